@@ -1,0 +1,425 @@
+"""Per-skill experts with stable-baselines3: configurations, resumable training, safe loading.
+
+Training writes to ``runs/<skill>/<run_name>/``: ``model.zip`` (SB3), ``normalize.npz`` (observation
+statistics, no pickle), ``replay_buffer.npz`` for off-policy algorithms, ``progress.csv`` (evaluation
+curve), ``state.json`` and a ``MANIFEST.sha256``. Every file is written atomically, so a run killed at
+any moment resumes from its last checkpoint when the same command is run again.
+
+A finished expert is published to ``pretrained/<skill>/`` with a ``card.json``; :func:`load_expert`
+opens it only after checking the manifest.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import gymnasium as gym
+import numpy as np
+import torch
+from stable_baselines3.common.callbacks import BaseCallback
+
+from .checkpoints import (PRETRAINED_DIR, RUNS_DIR, atomic_save, atomic_write_json, load_npz, save_npz,
+                          verify_file, write_manifest)
+from .skills import Skill, get_skill, make_env
+
+
+@dataclass
+class ExpertConfig:
+    """Algorithm and hyperparameters of one skill's expert (SB3 keyword arguments)."""
+
+    algo: str  # "ppo" | "sac" | "tqc"
+    total_steps: int
+    n_envs: int = 1
+    normalize_obs: bool = False
+    normalize_reward: bool = False
+    hyperparams: dict[str, Any] = field(default_factory=dict)
+    policy_kwargs: dict[str, Any] = field(default_factory=dict)
+    eval_every: int = 25_000
+    eval_episodes: int = 5
+
+
+# PPO for the cheetah: 8 environments stepped together (one batched policy call per step), large
+# minibatches and few epochs, which spends far less time in gradient steps per sample than the
+# RL-Zoo configuration (1 env, minibatch 64, 20 epochs) while keeping its low initial action noise.
+CHEETAH_PPO = dict(
+    n_steps=512, batch_size=512, n_epochs=10, gamma=0.98, gae_lambda=0.92, learning_rate=1e-4,
+    clip_range=0.1, ent_coef=4e-4, vf_coef=0.58, max_grad_norm=0.8,
+)
+CHEETAH_PPO_NET = dict(log_std_init=-2.0, ortho_init=False, activation_fn="relu",
+                       net_arch=dict(pi=[256, 256], vf=[256, 256]))
+
+# RL Baselines3 Zoo's tuned PPO for HalfCheetah (the baseline of benchmarks/ppo_wallclock.py).
+ZOO_PPO_HALFCHEETAH = ExpertConfig(
+    algo="ppo", total_steps=1_000_000, n_envs=1, normalize_obs=True, normalize_reward=True,
+    hyperparams=dict(n_steps=512, batch_size=64, n_epochs=20, gamma=0.98, gae_lambda=0.92,
+                     learning_rate=2.0633e-05, clip_range=0.1, ent_coef=0.000401762, vf_coef=0.58096,
+                     max_grad_norm=0.8),
+    policy_kwargs=dict(log_std_init=-2.0, ortho_init=False, activation_fn="relu",
+                       net_arch=dict(pi=[256, 256], vf=[256, 256])),
+)
+
+# SAC for the humanoids (the notebook compares SAC, TQC and CrossQ per CPU hour).
+HUMANOID_SAC = dict(learning_rate=3e-4, buffer_size=1_000_000, batch_size=256, learning_starts=10_000,
+                    tau=0.005, gamma=0.99, train_freq=1, gradient_steps=1)
+
+
+def _cheetah_ppo(total_steps: int = 1_000_000) -> ExpertConfig:
+    return ExpertConfig(algo="ppo", total_steps=total_steps, n_envs=8, normalize_obs=True,
+                        normalize_reward=True, hyperparams=dict(CHEETAH_PPO),
+                        policy_kwargs=dict(CHEETAH_PPO_NET))
+
+
+EXPERT_CONFIGS: dict[str, ExpertConfig] = {
+    "run_forward": _cheetah_ppo(),
+    "run_backward": _cheetah_ppo(),
+    "jump": _cheetah_ppo(),
+    "front_flip": _cheetah_ppo(),
+    "target_speed": _cheetah_ppo(2_000_000),
+    "walk": ExpertConfig(algo="sac", total_steps=1_500_000, hyperparams=dict(HUMANOID_SAC),
+                         policy_kwargs=dict(net_arch=[256, 256]), eval_every=25_000),
+    "stand_up": ExpertConfig(algo="sac", total_steps=1_500_000, hyperparams=dict(HUMANOID_SAC),
+                             policy_kwargs=dict(net_arch=[256, 256]), eval_every=25_000),
+}
+
+
+def _algo_class(algo: str):
+    from stable_baselines3 import PPO, SAC
+    from sb3_contrib import TQC, CrossQ
+
+    table = {"ppo": PPO, "sac": SAC, "tqc": TQC, "crossq": CrossQ}
+    if algo not in table:
+        raise ValueError(f"unknown algorithm {algo!r}; known: {', '.join(table)}")
+    return table[algo]
+
+
+def _policy_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    out = dict(kwargs)
+    if isinstance(out.get("activation_fn"), str):
+        out["activation_fn"] = {"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh}[out["activation_fn"]]
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Observation normalisation without pickles
+# --------------------------------------------------------------------------------------------------
+
+@dataclass
+class ObsNormalizer:
+    """Frozen VecNormalize observation statistics: (obs - mean) / sqrt(var + eps), clipped."""
+
+    mean: np.ndarray
+    var: np.ndarray
+    clip: float = 10.0
+    epsilon: float = 1e-8
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        return np.clip((obs - self.mean) / np.sqrt(self.var + self.epsilon), -self.clip, self.clip).astype(np.float32)
+
+    @classmethod
+    def identity(cls, dim: int) -> "ObsNormalizer":
+        return cls(np.zeros(dim), np.ones(dim) - 1e-8, clip=np.inf)
+
+
+def save_vecnormalize(venv, path: Path) -> None:
+    save_npz(path, obs_mean=venv.obs_rms.mean, obs_var=venv.obs_rms.var, obs_count=np.array(venv.obs_rms.count),
+             ret_mean=venv.ret_rms.mean, ret_var=venv.ret_rms.var, ret_count=np.array(venv.ret_rms.count),
+             clip_obs=np.array(venv.clip_obs), clip_reward=np.array(venv.clip_reward),
+             epsilon=np.array(venv.epsilon))
+
+
+def load_vecnormalize_into(venv, path: Path) -> None:
+    d = load_npz(path)
+    venv.obs_rms.mean, venv.obs_rms.var, venv.obs_rms.count = d["obs_mean"], d["obs_var"], float(d["obs_count"])
+    venv.ret_rms.mean, venv.ret_rms.var, venv.ret_rms.count = d["ret_mean"], d["ret_var"], float(d["ret_count"])
+
+
+def load_obs_normalizer(path: Path) -> ObsNormalizer:
+    d = load_npz(path)
+    return ObsNormalizer(d["obs_mean"], d["obs_var"], float(d["clip_obs"]), float(d["epsilon"]))
+
+
+# --------------------------------------------------------------------------------------------------
+# Replay buffers without pickles
+# --------------------------------------------------------------------------------------------------
+
+_BUFFER_FIELDS = ("observations", "next_observations", "actions", "rewards", "dones", "timeouts")
+
+
+def save_replay_buffer(buffer, path: Path) -> None:
+    n = buffer.buffer_size if buffer.full else buffer.pos
+    arrays = {k: getattr(buffer, k)[:n] for k in _BUFFER_FIELDS}
+    save_npz(path, pos=np.array(buffer.pos), full=np.array(buffer.full), **arrays)
+
+
+def load_replay_buffer_into(buffer, path: Path) -> None:
+    d = load_npz(path)
+    n = len(d["actions"])
+    for k in _BUFFER_FIELDS:
+        getattr(buffer, k)[:n] = d[k]
+    buffer.pos, buffer.full = int(d["pos"]), bool(d["full"])
+
+
+# --------------------------------------------------------------------------------------------------
+# Training
+# --------------------------------------------------------------------------------------------------
+
+def make_vec_env(skill: Skill, n_envs: int, seed: int):
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
+
+    def thunk(i: int) -> Callable[[], gym.Env]:
+        def _make():
+            env = make_env(skill)
+            env.reset(seed=seed + i)
+            return env
+        return _make
+
+    venv = DummyVecEnv([thunk(i) for i in range(n_envs)])
+    venv.seed(seed)
+    return VecMonitor(venv)
+
+
+def run_dir_for(skill: str, run_name: str | None = None, seed: int = 0) -> Path:
+    cfg = EXPERT_CONFIGS[skill]
+    return RUNS_DIR / skill / (run_name or f"{cfg.algo}_seed{seed}")
+
+
+class _Checkpointer(BaseCallback):
+    """SB3 callback: evaluate, log the curve and checkpoint every ``every`` env steps."""
+
+    def __init__(self, trainer: "ExpertTrainer", every: int):
+        super().__init__()
+        self.trainer, self.every = trainer, every
+        self.next_at = (trainer.state["env_steps"] // every + 1) * every
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps >= self.next_at:
+            self.trainer.checkpoint(self.num_timesteps, evaluate=True)
+            self.next_at += self.every
+        return self.trainer.stop_at is None or self.num_timesteps < self.trainer.stop_at
+
+
+class ExpertTrainer:
+    """Resumable SB3 training of one skill's expert.
+
+    >>> trainer = ExpertTrainer("run_forward", seed=0)
+    >>> trainer.train(200_000)      # killed midway? run the same line again: it resumes
+    """
+
+    def __init__(self, skill: str, seed: int = 0, config: ExpertConfig | None = None,
+                 run_dir: Path | None = None, tensorboard: bool = True, progress_bar: bool = True,
+                 verbose: int = 0):
+        self.skill = get_skill(skill)
+        self.config = config or EXPERT_CONFIGS[self.skill.name]
+        self.seed = seed
+        self.run_dir = Path(run_dir) if run_dir else run_dir_for(self.skill.name, seed=seed)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.progress_bar, self.verbose = progress_bar, verbose
+        self.stop_at: int | None = None
+        state_path = self.run_dir / "state.json"
+        self.state = json.loads(state_path.read_text()) if state_path.exists() else {
+            "skill": self.skill.name, "seed": seed, "env_steps": 0, "wall_clock_s": 0.0,
+            "config": asdict(self.config),
+        }
+        self._build(tensorboard)
+
+    def _build(self, tensorboard: bool) -> None:
+        from stable_baselines3.common.vec_env import VecNormalize
+
+        torch.manual_seed(self.seed)
+        cfg = self.config
+        venv = make_vec_env(self.skill, cfg.n_envs, self.seed + 1000 * (self.state["env_steps"] // 10_000))
+        if cfg.normalize_obs or cfg.normalize_reward:
+            gamma = cfg.hyperparams.get("gamma", 0.99)
+            venv = VecNormalize(venv, norm_obs=cfg.normalize_obs, norm_reward=cfg.normalize_reward, gamma=gamma)
+        self.venv = venv
+        algo = _algo_class(cfg.algo)
+        tb = str(self.run_dir / "tb") if tensorboard else None
+        model_path = self.run_dir / "model.zip"
+        if model_path.exists():
+            verify_file(model_path)
+            self.model = algo.load(model_path, env=venv, device="cpu", tensorboard_log=tb)
+            if (self.run_dir / "normalize.npz").exists():
+                load_vecnormalize_into(venv, self.run_dir / "normalize.npz")
+            if hasattr(self.model, "replay_buffer") and (self.run_dir / "replay_buffer.npz").exists():
+                load_replay_buffer_into(self.model.replay_buffer, self.run_dir / "replay_buffer.npz")
+        else:
+            self.model = algo("MlpPolicy", venv, seed=self.seed, device="cpu", verbose=self.verbose,
+                              tensorboard_log=tb, policy_kwargs=_policy_kwargs(cfg.policy_kwargs),
+                              **cfg.hyperparams)
+
+    def checkpoint(self, env_steps: int, evaluate: bool = True) -> dict[str, Any] | None:
+        """Write model, statistics, buffer, curve row and state; atomically, manifest last."""
+        row = None
+        now = time.time()
+        self.state["wall_clock_s"] += now - self._t0
+        self._t0 = now
+        if evaluate:
+            row = self.evaluate_now(env_steps)
+        self.state["env_steps"] = int(env_steps)
+        files = ["model.zip"]
+        atomic_save(self.run_dir / "model.zip", lambda tmp: self.model.save(tmp))
+        if hasattr(self.venv, "obs_rms"):
+            save_vecnormalize(self.venv, self.run_dir / "normalize.npz")
+            files.append("normalize.npz")
+        if getattr(self.model, "replay_buffer", None) is not None:
+            save_replay_buffer(self.model.replay_buffer, self.run_dir / "replay_buffer.npz")
+            files.append("replay_buffer.npz")
+        write_manifest(self.run_dir, files)
+        atomic_write_json(self.run_dir / "state.json", self.state)
+        self._t0 = time.time()  # checkpoint and evaluation time are not training time
+        return row
+
+    def evaluate_now(self, env_steps: int) -> dict[str, Any]:
+        from .evaluate import evaluate_policy
+
+        policy = ExpertPolicy(self.model, self._normalizer(), self.skill)
+        res = evaluate_policy(policy, self.skill.name, episodes=self.config.eval_episodes, seed=10_000)
+        row = {"env_steps": int(env_steps), "wall_clock_s": round(self.state["wall_clock_s"], 1),
+               "eval_mean_return": res["mean_return"], "eval_std_return": res["std_return"],
+               "eval_mean_episode_length": res["mean_episode_length"],
+               self.skill.metric: res["metrics"][self.skill.metric]}
+        path = self.run_dir / "progress.csv"
+        new = not path.exists()
+        with open(path, "a", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(row))
+            if new:
+                w.writeheader()
+            w.writerow(row)
+        if self.verbose or self.progress_bar:
+            print(f"[{self.skill.name}] {env_steps:>9,d} steps  eval return {res['mean_return']:9.1f}  "
+                  f"{self.skill.metric} {res['metrics'][self.skill.metric]:.3f}", flush=True)
+        return row
+
+    def _normalizer(self) -> ObsNormalizer | None:
+        if hasattr(self.venv, "obs_rms") and self.config.normalize_obs:
+            return ObsNormalizer(self.venv.obs_rms.mean.copy(), self.venv.obs_rms.var.copy(),
+                                 self.venv.clip_obs, self.venv.epsilon)
+        return None
+
+    def train(self, total_steps: int | None = None, stop_at: int | None = None) -> "ExpertTrainer":
+        """Train until ``total_steps`` env steps in all (resuming); ``stop_at`` ends a sitting early."""
+        total = int(total_steps or self.config.total_steps)
+        self.stop_at = stop_at
+        remaining = total - self.state["env_steps"]
+        self._t0 = time.time()
+        if remaining > 0:
+            cb = _Checkpointer(self, min(self.config.eval_every, max(total // 4, 1)))
+            self.model.learn(remaining, callback=cb, reset_num_timesteps=self.state["env_steps"] == 0,
+                             progress_bar=self.progress_bar, tb_log_name="tb")
+            self.checkpoint(self.model.num_timesteps, evaluate=False)
+        return self
+
+
+# --------------------------------------------------------------------------------------------------
+# Inference
+# --------------------------------------------------------------------------------------------------
+
+class ExpertPolicy:
+    """A deterministic expert: ``policy(obs) -> action`` for one observation or a batch."""
+
+    def __init__(self, model, normalizer: ObsNormalizer | None, skill: Skill):
+        self.model, self.normalizer, self.skill = model, normalizer, skill
+        self.policy = model.policy
+        self.policy.set_training_mode(False)
+
+    @torch.no_grad()
+    def __call__(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
+        obs = np.asarray(obs, dtype=np.float32)
+        single = obs.ndim == 1
+        batch = obs[None] if single else obs
+        if self.normalizer is not None:
+            batch = self.normalizer(batch)
+        actions, _ = self.policy.predict(batch, deterministic=deterministic)
+        return actions[0] if single else actions
+
+
+def expert_dir(skill: str) -> Path:
+    return PRETRAINED_DIR / get_skill(skill).name
+
+
+def load_expert(skill: str, directory: Path | None = None) -> ExpertPolicy:
+    """Load ``pretrained/<skill>/`` after verifying its checksums; a clear error if it is missing."""
+    s = get_skill(skill)
+    d = Path(directory) if directory else expert_dir(s.name)
+    card_path = d / "card.json"
+    if not card_path.exists():
+        raise FileNotFoundError(
+            f"no expert for {s.name!r} at {d}: train one with `python -m helpers.train_expert --skill {s.name}` "
+            f"and publish it with --publish"
+        )
+    card = json.loads(card_path.read_text())
+    model_path = verify_file(d / "model.zip")
+    model = _algo_class(card["algorithm"]).load(model_path, device="cpu")
+    norm = None
+    if (d / "normalize.npz").exists():
+        verify_file(d / "normalize.npz")
+        norm = load_obs_normalizer(d / "normalize.npz")
+    return ExpertPolicy(model, norm, s)
+
+
+def load_run_policy(run_dir: Path, skill: str) -> ExpertPolicy:
+    """The policy of a training run's last checkpoint (verified against the run's manifest)."""
+    run_dir = Path(run_dir)
+    state = json.loads((run_dir / "state.json").read_text())
+    model = _algo_class(state["config"]["algo"]).load(verify_file(run_dir / "model.zip"), device="cpu")
+    norm = None
+    if state["config"]["normalize_obs"] and (run_dir / "normalize.npz").exists():
+        norm = load_obs_normalizer(verify_file(run_dir / "normalize.npz"))
+    return ExpertPolicy(model, norm, get_skill(skill))
+
+
+def publish_expert(skill: str, run_dir: Path, command: str, eval_episodes: int = 10,
+                   eval_seed: int = 1000, hardware: str | None = None) -> dict[str, Any]:
+    """Copy a run's final checkpoint to ``pretrained/<skill>/`` and write its evaluated card."""
+    import shutil
+
+    from .evaluate import evaluate_policy
+    from .profiles import machine_info
+
+    s = get_skill(skill)
+    run_dir = Path(run_dir)
+    state = json.loads((run_dir / "state.json").read_text())
+    out = expert_dir(s.name)
+    out.mkdir(parents=True, exist_ok=True)
+    verify_file(run_dir / "model.zip")
+    shutil.copy2(run_dir / "model.zip", out / "model.zip")
+    files = ["model.zip"]
+    if state["config"]["normalize_obs"]:
+        shutil.copy2(run_dir / "normalize.npz", out / "normalize.npz")
+        files.append("normalize.npz")
+    if (run_dir / "progress.csv").exists():
+        shutil.copy2(run_dir / "progress.csv", out / "progress.csv")
+        files.append("progress.csv")
+    write_manifest(out, files)
+    policy = load_expert(s.name)
+    seeds = list(range(eval_seed, eval_seed + eval_episodes))
+    res = evaluate_policy(policy, s.name, episodes=eval_episodes, seed=eval_seed)
+    card = {
+        "skill": s.name,
+        "body": s.body,
+        "env_id": s.env_id,
+        "env_kwargs": s.env_kwargs,
+        "reward": s.reward,
+        "algorithm": state["config"]["algo"],
+        "hyperparameters": state["config"]["hyperparams"],
+        "policy_kwargs": state["config"]["policy_kwargs"],
+        "n_envs": state["config"]["n_envs"],
+        "normalize_obs": state["config"]["normalize_obs"],
+        "training_seed": state["seed"],
+        "env_steps": state["env_steps"],
+        "wall_clock_s": round(state["wall_clock_s"], 1),
+        "hardware": hardware or machine_info(),
+        "evaluation": {"deterministic": True, "episodes": eval_episodes, "seeds": seeds,
+                       **{k: res[k] for k in ("mean_return", "std_return", "mean_episode_length", "metrics")}},
+        "command": command,
+        "reproduce_evaluation": f"python -m helpers.evaluate --skill {s.name} --policy expert "
+                                f"--episodes {eval_episodes} --seed {eval_seed} --json",
+    }
+    atomic_write_json(out / "card.json", card)
+    write_manifest(out, files + ["card.json"])
+    return card

@@ -1,0 +1,161 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 00 · Setup and a tour of the bodies
+#
+# Before training anything we check that the machine can do what the course needs (simulate,
+# render, maybe use a GPU), meet the two bodies the course trains (the HalfCheetah and the
+# Humanoid), learn what each number in their observations and actions means, and measure how fast
+# the simulator is. That last number matters more than it seems: every later notebook is, one way
+# or another, limited by how many simulator steps per second we can afford.
+
+# %% tags=["parameters"]
+PROFILE = "cpu"  # smoke | cpu | gpu
+
+# %% tags=["hide"]
+import os
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
+
+import matplotlib.pyplot as plt
+import pandas as pd
+from IPython.display import Markdown, display
+
+from helpers import media, simulator
+from helpers.profiles import machine_info, profile_budget, write_results
+
+NOTEBOOK = "00_setup_and_tour"
+budget = profile_budget(NOTEBOOK, PROFILE)
+out_dir = media.artifact_dir(NOTEBOOK, PROFILE)
+results = {"budget": budget}
+
+# %% [markdown]
+# ## Can this machine render?
+#
+# MuJoCo renders through OpenGL, and which OpenGL you get is chosen by the `MUJOCO_GL` environment
+# variable *before* `mujoco` is imported: `egl` (headless, GPU or Mesa software), `osmesa` (pure
+# software) or `glfw` (needs a display). We try each in a fresh process and keep the first that works.
+
+# %%
+render_check = simulator.check_rendering()
+print(simulator.rendering_advice(render_check))
+can_render = render_check.get(os.environ["MUJOCO_GL"]) == "ok"
+results["rendering"] = {"MUJOCO_GL": os.environ["MUJOCO_GL"], "backends": render_check, "works": can_render}
+
+# %% [markdown]
+# ## Is there a GPU?
+#
+# Nothing before notebook 05 needs one: MuJoCo runs on the CPU and small MLP policies are faster
+# there. The offline Transformer and the GPT-2 fine-tuning are where a GPU pays off.
+
+# %%
+info = machine_info()
+gpu = info.get("gpu") if info.get("cuda") else None
+print(f"CPU cores: {info['cpu_count']}, torch {info.get('torch')}, GPU: {gpu or 'none (CPU profile is the right one)'}")
+results["machine"] = {"cpu_count": info["cpu_count"], "gpu": gpu}
+
+# %% [markdown]
+# ## The bodies
+#
+# Three simulators, two bodies:
+#
+# * **HalfCheetah** (`HalfCheetah-v5`): a planar, 9-joint runner. It cannot fall over in a way that
+#   ends the episode, so every episode lasts 1000 steps (50 s of simulated time). Five of the
+#   course's skills live here: run forward, run backward, jump, front flip and run at a target speed.
+# * **Humanoid** (`Humanoid-v5`): a 3D, 17-actuator person. The episode ends when the torso drops
+#   below 1 m, which is what makes walking hard to learn, and standing still already earns 5 a step.
+# * **HumanoidStandup** (`HumanoidStandup-v5`): the same body, starting lying on the floor; the
+#   reward is the torso's height, so lying still earns about 35 a step.
+#
+# Gymnasium's observation is the joint positions (without the global x, y: a runner should not care
+# where it is) followed by the joint velocities. For the Humanoid we drop the contact forces,
+# inertias and actuator forces Gymnasium appends by default (348 → 45 numbers): they are mostly
+# zeros, and without them the humanoid experts train about twice as fast per step.
+
+# %%
+for body in simulator.BODY_ENVS:
+    obs = simulator.describe_observation(body)
+    act = simulator.describe_action(body)
+    display(Markdown(f"### {body}: {len(obs)} observations, {len(act)} actions"))
+    table = pd.DataFrame({"observation": [d.name for d in obs], "unit": [d.unit for d in obs]})
+    display(table.T if body == "cheetah" else table.head(8).T)
+    display(pd.DataFrame({"action": [d.name for d in act]}).head(6 if body != "cheetah" else 6).T)
+    results.setdefault("bodies", {})[body] = {"obs_dim": len(obs), "action_dim": len(act),
+                                              "frame_skip": simulator.frame_skip(body)}
+
+# %% [markdown]
+# Reading the cheetah's table: index 0 is the torso height, index 1 its pitch angle (which grows
+# without bound when the cheetah flips: the front-flip skill rewards exactly this), 2-7 are the
+# six joint angles, and 8-16 the velocities, the first of which (`rootx velocity`) is the forward
+# speed that the running rewards pay for. Every action is a torque, scaled by the joint's gear.
+
+# %% [markdown]
+# ## What a random policy does
+#
+# Every learner starts here: uniformly random torques. The cheetah twitches in place; the humanoid
+# collapses within a second (the episode would end there); the standup humanoid flails on the floor.
+
+# %%
+videos = {}
+if can_render:
+    for body in simulator.BODY_ENVS:
+        frames, fps = simulator.random_rollout_frames(body, budget["video_steps"], size=budget["render_size"])
+        videos[body] = media.save_video(out_dir / f"{body}_random.mp4", frames, fps=fps)
+        display(Markdown(f"**{body}**, random actions"), media.show_video(videos[body]))
+else:
+    print("Rendering is not available here; skipping the videos (see the advice above).")
+results["videos"] = {b: str(p.relative_to(media.artifact_dir(NOTEBOOK, PROFILE).parents[2])) for b, p in videos.items()}
+
+# %% [markdown]
+# ## How fast is the simulator?
+#
+# Two numbers per body: raw physics (`mujoco.mj_step` calls per second) and a plain Gymnasium loop
+# (`env.step` per second). One env step is `frame_skip` physics steps (5 for all three) plus
+# building the observation and the reward, so the physics limit on env steps is `mj_step/s ÷ 5`.
+# The gap between that limit and the `env.step` loop is Python overhead: notebook 04 wins most of
+# it back by stepping many environments per policy call.
+
+# %%
+speed = []
+for body in simulator.BODY_ENVS:
+    raw = simulator.mj_steps_per_second(body, budget["speed_seconds"])
+    loop = simulator.env_steps_per_second(body, budget["speed_seconds"])
+    fs = simulator.frame_skip(body)
+    speed.append({"body": body, "mj_step_per_s": raw, "physics_limit_env_steps_per_s": raw / fs,
+                  "env_step_per_s": loop, "share_of_physics_limit": loop / (raw / fs)})
+speed = pd.DataFrame(speed).set_index("body")
+display(speed.round(2))
+
+fig, ax = plt.subplots(figsize=(7, 3.2))
+x = range(len(speed))
+ax.bar([i - 0.2 for i in x], speed["physics_limit_env_steps_per_s"], width=0.4, label="physics limit (mj_step/s ÷ frame_skip)")
+ax.bar([i + 0.2 for i in x], speed["env_step_per_s"], width=0.4, label="plain env.step loop")
+ax.set_xticks(list(x), speed.index)
+ax.set_ylabel("env steps per second (one core)")
+ax.set_title("Simulator speed")
+ax.legend(fontsize=8)
+media.save_figure(fig, out_dir / "simulator_speed.png")
+plt.show()
+results["simulator_speed"] = speed.round(1).to_dict(orient="index")
+
+# %% [markdown]
+# On one core the cheetah's physics allows roughly ten thousand env steps a second; the humanoid,
+# with its 3D contacts, several times fewer. Keep these numbers in mind: a million cheetah steps is
+# minutes of pure simulation, and everything we add on top (a policy, logging, Python) eats into it.
+
+# %% tags=["hide"]
+path = write_results(NOTEBOOK, PROFILE, results)
+print(f"wrote {path}")
