@@ -29,6 +29,49 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
         "cpu": {"video_steps": 150, "speed_seconds": 3.0, "render_size": (320, 240)},
         "gpu": {"video_steps": 300, "speed_seconds": 5.0, "render_size": (480, 360)},
     },
+    "01_ppo_from_scratch": {
+        # cheetah_steps per run (rounded up to whole 4096-step rollouts); every seed runs both
+        # implementations; workers: parallel training processes (one core each)
+        "smoke": {"small_steps": 4096, "cheetah_steps": 8192, "seeds": [0], "eval_episodes": 1, "workers": 1},
+        "cpu": {"small_steps": 32768, "cheetah_steps": 500_000, "seeds": [0, 1], "eval_episodes": 5, "workers": 2},
+        "gpu": {"small_steps": 65536, "cheetah_steps": 1_000_000, "seeds": [0, 1, 2, 3, 4], "eval_episodes": 10,
+                "workers": 5},
+    },
+    "02_skill_experts": {
+        # train: None -> load the committed experts; True -> train every expert from scratch
+        "smoke": {"train": False, "demo_train_steps": 8192, "eval_episodes": 1, "video_steps": 20,
+                  "render_size": (160, 120), "target_grid": [-2.0, 1.37], "sac_probe_steps": 300,
+                  "train_steps_scale": 0.01},
+        "cpu": {"train": False, "demo_train_steps": 65536, "eval_episodes": 10, "video_steps": 200,
+                "render_size": (320, 240), "target_grid": [-3.0, -2.2, -1.5, -0.7, 0.0, 0.5, 1.37, 2.0, 2.6, 3.0],
+                "sac_probe_steps": 1500, "train_steps_scale": 1.0},
+        "gpu": {"train": True, "demo_train_steps": 65536, "eval_episodes": 20, "video_steps": 400,
+                "render_size": (480, 360), "target_grid": [-3.0, -2.2, -1.5, -0.7, 0.0, 0.5, 1.37, 2.0, 2.6, 3.0],
+                "sac_probe_steps": 3000, "train_steps_scale": 1.0},
+    },
+    "04_trajectory_datasets": {
+        # steps per (skill, quality); humanoid skills are collected once their experts are published
+        "smoke": {"skills": ["run_forward", "target_speed"], "mix": {"expert": 3000, "medium": 2000, "random": 1000},
+                  "humanoid_mix": {"expert": 1000, "medium": 1000, "random": 1000},
+                  "calibration_episodes": 1, "noise_grid": [0.0, 0.2, 0.6], "kill_demo_steps": 8000,
+                  "ray_demo_steps": 0, "plain_steps": 3000},
+        "cpu": {"skills": "all", "mix": {"expert": 500_000, "medium": 300_000, "random": 200_000},
+                "humanoid_mix": {"expert": 200_000, "medium": 100_000, "random": 50_000},
+                "calibration_episodes": 3, "noise_grid": [0.0, 0.1, 0.2, 0.3, 0.4, 0.6, 0.8, 1.0, 1.5],
+                "kill_demo_steps": 40_000, "ray_demo_steps": 20_000, "plain_steps": 20_000},
+        "gpu": {"skills": "all", "mix": {"expert": 1_000_000, "medium": 600_000, "random": 400_000},
+                "humanoid_mix": {"expert": 1_000_000, "medium": 500_000, "random": 250_000},
+                "calibration_episodes": 5, "noise_grid": [0.0, 0.1, 0.2, 0.3, 0.4, 0.6, 0.8, 1.0, 1.5],
+                "kill_demo_steps": 40_000, "ray_demo_steps": 100_000, "plain_steps": 50_000},
+    },
+    "03_policy_switching": {
+        "smoke": {"seeds": 2, "steady_seeds": 1, "schedules": ["forward_to_backward", "flip_to_run"],
+                  "video": True, "render_size": (160, 120), "video_seconds": 2.0},
+        "cpu": {"seeds": 20, "steady_seeds": 3, "schedules": "all", "video": True,
+                "render_size": (320, 240), "video_seconds": 12.0},
+        "gpu": {"seeds": 50, "steady_seeds": 5, "schedules": "all", "video": True,
+                "render_size": (480, 360), "video_seconds": 16.0},
+    },
 }
 
 

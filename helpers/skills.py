@@ -65,6 +65,7 @@ class SkillInfo(gym.Wrapper):
             # qpos = [rootx, rootz, rooty, 6 joints]; the torso body's world z is the height
             return {
                 "torso_height": float(data.body("torso").xpos[2]),
+                "lowest_foot_height": min(float(data.geom("bfoot").xpos[2]), float(data.geom("ffoot").xpos[2])),
                 "pitch": float(data.qpos[2]),
                 "pitch_rate": float(data.qvel[2]),
                 "vertical_velocity": float(data.qvel[1]),
@@ -90,31 +91,52 @@ def _ctrl_cost(action: np.ndarray) -> float:
     return CTRL_COST * float(np.sum(np.square(action)))
 
 
-class JumpReward(gym.Wrapper):
-    """Reward height: torso above its rest height plus clearance of the lower foot.
+def cheetah_reward(skill: str, info: dict[str, Any], action: np.ndarray, target_speed: float | None = None) -> float:
+    """The reward of a cheetah skill for one step, from the step's ``info`` (see :class:`SkillInfo`).
 
-    The foot term is what makes it a jump: rearing up on the back leg raises the torso but keeps a
-    foot on the ground, while a jump lifts both feet.
+    One function for all five cheetah skills, so a controller can score any step under any skill
+    (notebook 03 measures the return lost around a switch this way).
+
+    * jump: torso above its rest height plus clearance of the lower foot. The foot term is what makes
+      it a jump: rearing up on the back leg raises the torso but keeps a foot on the ground.
+    * front_flip: pitch rate in the front-flip direction (rooty increasing: nose down, forward).
     """
-
-    def step(self, action):
-        obs, _, terminated, truncated, info = self.env.step(action)
-        data = self.env.unwrapped.data
-        foot_z = min(float(data.geom("bfoot").xpos[2]), float(data.geom("ffoot").xpos[2]))
+    ctrl = _ctrl_cost(action)
+    if skill == "run_forward":
+        return info["x_velocity"] - ctrl
+    if skill == "run_backward":
+        return -info["x_velocity"] - ctrl
+    if skill == "jump":
         torso_up = max(0.0, info["torso_height"] - CHEETAH_REST_HEIGHT)
-        clearance = max(0.0, foot_z - CHEETAH_FOOT_REST_HEIGHT)
-        reward = 5.0 * torso_up + 10.0 * clearance - _ctrl_cost(action)
-        info["reward_height"] = reward
-        return obs, reward, terminated, truncated, info
+        clearance = max(0.0, info["lowest_foot_height"] - CHEETAH_FOOT_REST_HEIGHT)
+        return 5.0 * torso_up + 10.0 * clearance - ctrl
+    if skill == "front_flip":
+        return info["pitch_rate"] - ctrl
+    if skill == "target_speed":
+        if target_speed is None:
+            raise ValueError("the target_speed reward needs a target speed")
+        return -abs(info["x_velocity"] - target_speed) - ctrl
+    raise UnknownSkillError(f"{skill!r} is not a cheetah skill; cheetah skills: {', '.join(CHEETAH_SKILLS)}")
 
 
-class FlipReward(gym.Wrapper):
-    """Reward pitch rate in the front-flip direction (rooty increasing: nose goes down, forward)."""
+class SkillReward(gym.Wrapper):
+    """Replace the env's reward with a cheetah skill's reward (jump, front_flip)."""
+
+    def __init__(self, env: gym.Env, skill: str):
+        super().__init__(env)
+        self.skill = skill
 
     def step(self, action):
         obs, _, terminated, truncated, info = self.env.step(action)
-        reward = info["pitch_rate"] - _ctrl_cost(action)
-        return obs, reward, terminated, truncated, info
+        return obs, cheetah_reward(self.skill, info, action), terminated, truncated, info
+
+
+def JumpReward(env: gym.Env) -> gym.Env:  # noqa: N802 - used like a wrapper class
+    return SkillReward(env, "jump")
+
+
+def FlipReward(env: gym.Env) -> gym.Env:  # noqa: N802
+    return SkillReward(env, "front_flip")
 
 
 class TargetSpeed(gym.Wrapper):
@@ -155,8 +177,8 @@ class TargetSpeed(gym.Wrapper):
 
     def step(self, action):
         obs, _, terminated, truncated, info = self.env.step(action)
-        reward = -abs(info["x_velocity"] - self.target_speed) - _ctrl_cost(action)
         info["target_speed"] = self.target_speed
+        reward = cheetah_reward("target_speed", info, action, self.target_speed)
         return self._obs(obs), reward, terminated, truncated, info
 
 
@@ -186,6 +208,7 @@ SKILLS: dict[str, Skill] = {
 }
 
 BODIES = {"cheetah": "HalfCheetah-v5", "humanoid": "Humanoid-v5"}
+CHEETAH_SKILLS = tuple(name for name, s in SKILLS.items() if s.body == "cheetah")
 
 
 class UnknownSkillError(KeyError):
@@ -227,6 +250,41 @@ def make_env(skill: str | Skill, *, target_speed: float | None = None, render_mo
     return env
 
 
+class CommandableCheetah(gym.Wrapper):
+    """One HalfCheetah whose skill (and target speed) can be changed mid-episode.
+
+    The observation is the plain 17-dim body state; the reward is the current skill's
+    :func:`cheetah_reward`, and ``info`` records which skill and target were in force. This is the
+    env of policy switching (notebook 03) and of the generalist (notebooks 06 and 08).
+    """
+
+    def __init__(self, skill: str = "run_forward", target_speed: float | None = None, **make_kwargs: Any):
+        super().__init__(SkillInfo(gym.make("HalfCheetah-v5", **make_kwargs), "cheetah"))
+        self.set_skill(skill, target_speed)
+
+    def set_skill(self, skill: str, target_speed: float | None = None) -> None:
+        s = get_skill(skill)
+        if s.body != "cheetah":
+            raise ValueError(f"{skill!r} is a {s.body} skill; this body takes: {', '.join(CHEETAH_SKILLS)}")
+        if s.has_goal and target_speed is None:
+            raise ValueError("target_speed needs a target speed in m/s")
+        if not s.has_goal and target_speed is not None:
+            raise ValueError(f"skill {skill!r} takes no target speed (only target_speed does)")
+        self.skill = skill
+        self.target_speed = None if target_speed is None else check_target_speed(target_speed)
+
+    def reset(self, **kwargs):
+        obs, info = self.env.reset(**kwargs)
+        info.update(skill=self.skill, target_speed=self.target_speed)
+        return obs, info
+
+    def step(self, action):
+        obs, _, terminated, truncated, info = self.env.step(action)
+        info.update(skill=self.skill, target_speed=self.target_speed)
+        reward = cheetah_reward(self.skill, info, action, self.target_speed)
+        return obs, reward, terminated, truncated, info
+
+
 def episode_metrics(skill: str | Skill, infos: list[dict[str, Any]]) -> dict[str, float]:
     """The skill's metric (and a few diagnostics) for one episode, from its per-step infos."""
     s = skill if isinstance(skill, Skill) else get_skill(skill)
@@ -243,7 +301,7 @@ def episode_metrics(skill: str | Skill, infos: list[dict[str, Any]]) -> dict[str
     if s.body == "cheetah":
         out["mean_peak_height"] = mean_peak_height(height - CHEETAH_REST_HEIGHT)
         # whole turns of the pitch angle in the front-flip direction
-        out["flips_per_episode"] = float(np.floor((pitch[-1] - pitch[0]) / (2 * np.pi)))
+        out["flips_per_episode"] = float(np.fix((pitch[-1] - pitch[0]) / (2 * np.pi)))  # whole turns; < 0: back flips
     if s.has_goal:
         target = np.array([i["target_speed"] for i in infos], dtype=np.float64)
         out["mean_abs_speed_error"] = float(np.abs(vx - target).mean())
@@ -261,3 +319,15 @@ def mean_peak_height(height_above_rest: np.ndarray, prominence: float = 0.05) ->
     h = np.asarray(height_above_rest, dtype=np.float64)
     peaks, _ = find_peaks(h, prominence=prominence)
     return float(h[peaks].mean()) if len(peaks) else float(max(h.max(), 0.0))
+
+
+def register_envs() -> None:
+    """Register every skill as a Gymnasium id, ``course/<skill>-v0`` (Minari records it as the env spec)."""
+    for name in SKILLS:
+        env_id = f"course/{name}-v0"
+        if env_id not in gym.registry:
+            gym.register(env_id, entry_point="helpers.skills:make_env", kwargs={"skill": name},
+                         disable_env_checker=True, order_enforce=False)
+
+
+register_envs()

@@ -1,0 +1,132 @@
+"""helpers.collect: the CLI contract, resumption after a kill, shard validation, Ray."""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from helpers.collect import (INFO_KEYS, Job, ShardError, collect, completed, load_dataset, read_shard, staging_dir,
+                             write_shard)
+
+ENV = {**os.environ, "COURSE_SHARD_STEPS": "2000"}
+
+
+def _cli(*args, env=ENV, timeout=600):
+    return subprocess.run([sys.executable, "-m", "helpers.collect", *args], capture_output=True, text=True,
+                          env=env, timeout=timeout)
+
+
+def _last_json(proc):
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _ids_and_steps(root, dataset_id):
+    ds = load_dataset(root, dataset_id)
+    ids = [ep.id for ep in ds.iterate_episodes()]
+    return ids, ds.total_steps, ds
+
+
+def test_cli_writes_a_minari_dataset_with_metadata(tmp_path):
+    res = _last_json(_cli("--skill", "target_speed", "--quality", "random", "--steps", "3000",
+                          "--out", str(tmp_path), "--seed", "5", "--workers", "2"))
+    assert res["dataset_id"] == "course/target_speed/random-v0"
+    ids, steps, ds = _ids_and_steps(tmp_path, res["dataset_id"])
+    assert ids == [0, 1, 2] and steps == 3000
+    ep = ds[1]
+    assert ep.observations.shape == (1001, 18) and ep.actions.shape == (1000, 6)
+    # the goal is recorded per episode (options) and per step (infos), and is what the obs carries
+    assert np.allclose(ep.infos["target_speed"], ep.observations[:, -1])
+    meta = json.loads((tmp_path / res["dataset_id"] / "data" / "metadata.json").read_text())
+    assert meta["course_skill"] == "target_speed" and meta["course_quality"] == "random"
+    assert meta["course_job"]["seed"] == 5 and "course_returns" in meta
+    assert not (tmp_path / ".staging" / "course__target_speed__random-v0").exists()
+    # rerunning a finished job is a no-op that reports the same dataset
+    again = _last_json(_cli("--skill", "target_speed", "--quality", "random", "--steps", "3000",
+                            "--out", str(tmp_path), "--seed", "5"))
+    assert again["already_complete"] and again["total_steps"] == 3000
+
+
+def test_bad_arguments_are_named():
+    proc = _cli("--skill", "fly", "--quality", "expert", "--steps", "10", "--out", "/tmp/x")
+    assert proc.returncode == 2 and "known skills" in proc.stderr
+    proc = _cli("--skill", "jump", "--quality", "great", "--steps", "10", "--out", "/tmp/x")
+    assert proc.returncode == 2 and "expert, medium, random" in proc.stderr
+
+
+def test_killed_collection_finishes_on_rerun_without_duplicates(tmp_path):
+    args = ["--skill", "run_forward", "--quality", "random", "--steps", "16000", "--out", str(tmp_path),
+            "--workers", "2", "--envs-per-worker", "2"]
+    proc = subprocess.Popen([sys.executable, "-m", "helpers.collect", *args], env=ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    stage = staging_dir(tmp_path, Job("run_forward", "random", 16000, 0))
+    deadline = time.time() + 240
+    while time.time() < deadline and len(list(stage.glob("shard_*.npz"))) < 2:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # the whole process group: parent and workers
+    proc.wait()
+    partial = completed(stage)
+    assert 0 < len(partial) < 16, "the kill should land midway"
+    res = _last_json(_cli(*args))
+    ids, steps, ds = _ids_and_steps(tmp_path, res["dataset_id"])
+    assert ids == list(range(16)) and steps == 16000
+    seeds = [ep.id for ep in ds.iterate_episodes()]
+    assert len(set(seeds)) == 16
+
+
+def test_shard_errors_name_the_file(tmp_path):
+    job = Job("run_forward", "random", 2000, 0)
+    stage = staging_dir(tmp_path, job)
+    stage.mkdir(parents=True)
+    L = 5
+    episode = {"id": 0, "seed": 0, "target_speed": np.nan, "observations": np.zeros((L + 1, 17)),
+               "actions": np.zeros((L, 6), np.float32), "rewards": np.zeros(L), "terminations": np.zeros(L, bool),
+               "truncations": np.zeros(L, bool), "infos": {k: np.zeros(L + 1) for k in INFO_KEYS}}
+    good = stage / "shard_a_0000.npz"
+    write_shard(good, [episode])
+    assert [e["id"] for e in read_shard(good, 17, 6)] == [0]
+    with pytest.raises(ShardError, match=r"shard_a_0000.npz: observations have shape \(6, 17\), expected \(N, 18\)"):
+        list(read_shard(good, 18, 6))
+    truncated = stage / "shard_b_0000.npz"
+    truncated.write_bytes(good.read_bytes()[:200])
+    with pytest.raises(ShardError, match="shard_b_0000.npz: corrupt or truncated"):
+        completed(stage)
+    # a rerun of the job meets the same clear error rather than silently dropping episodes
+    with pytest.raises(ShardError, match="shard_b_0000.npz"):
+        collect("run_forward", "random", 2000, tmp_path, workers=1, verbose=False)
+    truncated.unlink()
+    shutil.copy(good, stage / "shard_c_0000.npz")
+    with pytest.raises(ShardError, match="episode 0 is in both"):
+        completed(stage)
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_ray_collection_on_a_local_two_cpu_cluster(tmp_path):
+    ray_bin = Path(sys.executable).parent / "ray"
+    port = _free_port()
+    env = {**ENV, "RAY_USAGE_STATS_ENABLED": "0"}
+    start = subprocess.run([str(ray_bin), "start", "--head", "--num-cpus", "2", "--port", str(port),
+                            "--include-dashboard", "false", "--disable-usage-stats"],
+                           capture_output=True, text=True, env=env, timeout=180)
+    assert start.returncode == 0, start.stderr
+    try:
+        res = _last_json(_cli("--skill", "jump", "--quality", "random", "--steps", "4000", "--out", str(tmp_path),
+                              "--ray", f"127.0.0.1:{port}", env=env))
+        ids, steps, _ = _ids_and_steps(tmp_path, res["dataset_id"])
+        assert ids == [0, 1, 2, 3] and steps == 4000 and res["workers"] >= 2
+    finally:
+        subprocess.run([str(ray_bin), "stop", "--force"], capture_output=True, env=env, timeout=120)

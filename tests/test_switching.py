@@ -1,0 +1,63 @@
+import numpy as np
+import pytest
+
+from helpers.evaluate import RandomPolicy
+from helpers.skills import CommandableCheetah, make_env
+from helpers.switching import SCHEDULES, Segment, SwitchingController, run_schedule, summarise, switch_metrics
+
+
+class ConstantController:
+    def __init__(self, actions):
+        self.actions = actions
+
+    def __call__(self, obs, segment):
+        return self.actions[segment.skill]
+
+
+def test_schedule_runs_and_rewards_follow_the_current_skill():
+    zero = np.zeros(6)
+    schedule = [Segment("run_forward", 1.0), Segment("run_backward", 1.0)]
+    trace = run_schedule(ConstantController({"run_forward": zero, "run_backward": zero}), schedule, seed=0)
+    assert len(trace["reward"]) == 40 and trace["switches"] == [20]
+    # with zero torque the body barely moves: the two skills' rewards are -v and +v of the same motion
+    np.testing.assert_allclose(trace["reward"][20:], -trace["x_velocity"][20:], atol=1e-9)
+    np.testing.assert_allclose(trace["reward"][:20], trace["x_velocity"][:20], atol=1e-9)
+
+
+def test_switch_metrics_on_a_synthetic_trace():
+    dt = 0.05
+    schedule = [Segment("run_forward", 2.0), Segment("run_backward", 2.0)]
+    reward = np.concatenate([np.full(40, 5.0), np.linspace(-5, 5, 20), np.full(20, 5.0)])
+    trace = {"dt": dt, "schedule": schedule, "switches": [40], "reward": reward,
+             "pitch": np.concatenate([np.zeros(60), np.full(20, np.pi)]), "segment": np.repeat([0, 1], 40)}
+    rows = switch_metrics(trace, {"run_forward": 5.0, "run_backward": 5.0}, window_s=2.0)
+    (row,) = rows
+    assert row["reached"] and 0.5 < row["time_to_behaviour_s"] < 2.0
+    assert row["return_lost"] == pytest.approx(5.0 * 40 - reward[40:80].sum())
+    assert not row["upside_down"]  # inverted for exactly 1 s: not more than 1 s
+    assert summarise(rows)["switches"] == 1
+
+
+def test_controller_appends_the_target_speed():
+    seen = {}
+
+    def target_expert(obs):
+        seen["obs"] = obs
+        return np.zeros(6)
+
+    ctrl = SwitchingController({"target_speed": target_expert})
+    ctrl(np.zeros(17), Segment("target_speed", 1.0, 2.5))
+    assert seen["obs"].shape == (18,) and seen["obs"][-1] == 2.5
+    with pytest.raises(KeyError, match="no expert for 'jump'"):
+        ctrl(np.zeros(17), Segment("jump", 1.0))
+
+
+def test_commandable_cheetah_validates_commands():
+    env = CommandableCheetah()
+    with pytest.raises(ValueError, match="humanoid skill"):
+        env.set_skill("walk")
+    with pytest.raises(ValueError, match="needs a target speed"):
+        env.set_skill("target_speed")
+    with pytest.raises(ValueError, match="outside the valid range"):
+        env.set_skill("target_speed", 5.0)
+    assert set(SCHEDULES) >= {"forward_to_backward", "run_to_flip", "run_to_jump", "speed_up_and_down"}
