@@ -42,10 +42,9 @@ def _clean(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
                 cell.outputs = []
             cell.outputs = [o for o in cell.get("outputs", [])
                             if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
-            # widget state (tqdm bars) has no place in a static post
-            for o in cell.outputs:
-                if o.get("output_type") in ("display_data", "execute_result"):
-                    o.get("data", {}).pop("application/vnd.jupyter.widget-view+json", None)
+            # widgets (tqdm bars) have no place in a static post: drop them with their text fallback
+            cell.outputs = [o for o in cell.outputs
+                            if "application/vnd.jupyter.widget-view+json" not in o.get("data", {})]
             if not cell.source.strip() and not cell.outputs:
                 continue
         cells.append(cell)
