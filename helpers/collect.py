@@ -49,7 +49,7 @@ DATASETS_DIR = REPO_ROOT / "datasets"  # git-ignored; notebooks use datasets/<pr
 # `python -m helpers.collect --calibrate-medium --skill S` so that (R - R_random) / (R_expert -
 # R_random) is about 0.5 for each expert.
 MEDIUM_NOISE = {"run_forward": 0.2, "run_backward": 0.22, "jump": 1.5, "front_flip": 0.6,
-                "target_speed": 0.6, "walk": 0.3, "stand_up": 0.3}
+                "target_speed": 0.4, "walk": 0.3, "stand_up": 0.3}
 SEED_STRIDE = 1_000_000
 SHARD_STEPS = int(os.environ.get("COURSE_SHARD_STEPS", 100_000))  # a worker flushes a shard at this many steps
 INFO_KEYS = ("x_velocity", "torso_height", "pitch", "target_speed")

@@ -89,6 +89,28 @@ EXPERT_CONFIGS: dict[str, ExpertConfig] = {
 }
 
 
+# Off-policy alternatives measured for the humanoid (notebook 02 compares them per CPU hour).
+HUMANOID_ALGOS: dict[str, dict[str, Any]] = {
+    "sac": {"hyperparams": dict(HUMANOID_SAC), "policy_kwargs": dict(net_arch=[256, 256])},
+    "tqc": {"hyperparams": dict(HUMANOID_SAC, top_quantiles_to_drop_per_net=2),
+            "policy_kwargs": dict(net_arch=[256, 256], n_critics=2, n_quantiles=25)},
+    # CrossQ's default 1024-wide batch-normalised critics are 10x slower per step on a CPU core
+    "crossq": {"hyperparams": {k: v for k, v in HUMANOID_SAC.items() if k != "tau"} | {"learning_rate": 1e-3},
+               "policy_kwargs": dict(net_arch=dict(pi=[256, 256], qf=[512, 512]))},
+}
+
+
+def config_with_algo(skill: str, algo: str) -> ExpertConfig:
+    """The skill's config with another off-policy algorithm (for the humanoid comparison)."""
+    import dataclasses
+
+    if algo not in HUMANOID_ALGOS:
+        raise ValueError(f"no alternative configuration for {algo!r}; known: {', '.join(HUMANOID_ALGOS)}")
+    base = EXPERT_CONFIGS[skill]
+    return dataclasses.replace(base, algo=algo, hyperparams=dict(HUMANOID_ALGOS[algo]["hyperparams"]),
+                               policy_kwargs=dict(HUMANOID_ALGOS[algo]["policy_kwargs"]))
+
+
 def _algo_class(algo: str):
     from stable_baselines3 import PPO, SAC
     from sb3_contrib import TQC, CrossQ

@@ -15,7 +15,7 @@ import sys
 
 import torch
 
-from .experts import EXPERT_CONFIGS, ExpertTrainer, publish_expert, run_dir_for
+from .experts import EXPERT_CONFIGS, ExpertTrainer, config_with_algo, publish_expert, run_dir_for
 from .skills import SKILLS
 
 
@@ -26,15 +26,18 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--stop-at", type=int, default=None, help="end this sitting at this many env steps")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--run-name", default=None)
+    p.add_argument("--algo", default=None, help="override the skill's algorithm (sac | tqc | crossq; humanoid comparison)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (1: leave cores to other jobs)")
     p.add_argument("--publish", action="store_true", help="copy the run to pretrained/<skill>/ with a card")
     p.add_argument("--eval-episodes", type=int, default=10)
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    run_dir = run_dir_for(args.skill, args.run_name, args.seed)
+    config = config_with_algo(args.skill, args.algo) if args.algo else None
+    run_dir = run_dir_for(args.skill, args.run_name or (f"{args.algo}_seed{args.seed}" if args.algo else None), args.seed)
     if not args.publish or not (run_dir / "state.json").exists():
-        trainer = ExpertTrainer(args.skill, seed=args.seed, run_dir=run_dir, progress_bar=not args.no_progress)
+        trainer = ExpertTrainer(args.skill, seed=args.seed, config=config, run_dir=run_dir,
+                                progress_bar=not args.no_progress)
         trainer.train(args.steps or EXPERT_CONFIGS[args.skill].total_steps, stop_at=args.stop_at)
     if args.publish:
         cmd = "python -m helpers.train_expert " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))

@@ -45,7 +45,80 @@ def check_00(res):
     assert cheetah["mj_step_per_s"] / 5 > 0.5 * cheetah["env_step_per_s"]
 
 
-NOTEBOOK_CHECKS = {"00_setup_and_tour": check_00}
+def check_01_ppo_from_scratch(res):
+    seeds = res["cheetah"]["seeds"]
+    assert len(seeds) >= 1 and res["cheetah"]["env_steps"] >= res["budget"]["cheetah_steps"]
+    for impl in ("ours", "sb3"):
+        r = res[impl]
+        assert r["seeds"] == seeds and len(r["final_returns"]) == len(r["wall_clock_s"]) == len(seeds), (impl, r)
+        assert abs(r["mean_final_return"] - sum(r["final_returns"]) / len(seeds)) < 0.1, (impl, r)
+        # a HalfCheetah return is bounded by speed and control cost: anything outside this is a bug
+        assert all(-1000 < x < 15000 for x in r["final_returns"]), (impl, r)
+        assert r["mean_wall_clock_s"] > 0 and 100 < r["steps_per_s"] < 100_000, (impl, r)
+    assert "ratio_ours_to_sb3" in res
+    assert res["ratio_ours_to_sb3"] is None or isinstance(res["ratio_ours_to_sb3"], float)
+    small = res["small_task"]
+    assert small["env_steps"] >= res["budget"]["small_steps"] and 0 <= small["final_return"] <= 1000
+    assert res["reload_check"]["return_during_run"] == res["reload_check"]["return_after_load"]
+
+
+def check_07_gpt2_instruction_translator(res):
+    # the committed translator, re-measured on a sample of each split
+    tr = res["translator"]
+    assert tr["test"]["accuracy"] >= 0.95, tr
+    assert tr["paraphrase"]["accuracy"] >= 0.85, tr
+    assert tr["test"]["refusal_rate"] == 1.0 and tr["paraphrase"]["refusal_rate"] == 1.0, tr
+    assert res["refusals"]["refused"] == res["refusals"]["n"], res["refusals"]
+    assert res["card"]["accuracy"]["test"] >= 0.97 and res["card"]["accuracy"]["paraphrase"] >= 0.90, res["card"]
+    assert res["throughput_per_s"] >= 20, res["throughput_per_s"]
+    # the notebook's own tiny fine-tuning run learned something
+    assert res["demo"]["steps"] > 0 and res["demo"]["last_loss"] < 0.7 * res["demo"]["first_loss"], res["demo"]
+    assert res["dataset"]["templates_shared"] == 0
+    est = res["gpt2_medium_estimate"]
+    assert 354e6 < est["parameters"] < 356e6 and est["lora"]["total_gb"] < est["full_finetune"]["total_gb"]
+
+
+def check_02_skill_experts(res):
+    assert res["resume_demo"]["final_steps"] >= res["budget"]["demo_train_steps"] > res["resume_demo"]["first_sitting_steps"] > 0
+    experts = res["experts"]
+    assert set(experts) == {"run_forward", "run_backward", "jump", "front_flip", "target_speed"}
+    # fresh-seed evaluations agree with the cards (one episode in smoke: a loose band)
+    for name, e in experts.items():
+        assert abs(e["mean_return"] - e["card_return"]) <= 0.25 * abs(e["card_return"]) + 50, (name, e)
+    assert experts["run_forward"]["metric"] > 3 and experts["run_backward"]["metric"] > 2
+    assert experts["front_flip"]["metric"] >= 5 and experts["jump"]["metric"] > 0.15
+    assert res["target_speed_mean_abs_error"] < 0.5
+    assert res["sac_vs_ppo"]["ppo_env_steps_per_s"] > res["sac_vs_ppo"]["sac_env_steps_per_s"]
+
+
+def check_03_policy_switching(res):
+    overall = res["overall"]
+    assert overall["switches"] == res["budget"]["seeds"] * len(res["per_schedule"])
+    assert 0 <= overall["upside_down_rate"] <= 1 and overall["mean_time_to_behaviour_s"] > 0
+    for row in res["per_schedule"]:
+        assert 0 < row["time_to_behaviour_s"] <= 8.0, row
+    assert all(v == v for v in res["steady_reward"].values())  # finite, not NaN
+
+
+def check_04_trajectory_datasets(res):
+    cards = res["datasets"]
+    assert {c["quality"] for c in cards} == {"expert", "medium", "random"}
+    for skill in res["skills"]:
+        by_q = {c["quality"]: c for c in cards if c["skill"] == skill}
+        mix = res["budget"]["humanoid_mix" if skill in ("walk", "stand_up") else "mix"]
+        for q, steps in mix.items():
+            assert by_q[q]["steps"] >= steps, (skill, q)
+        # the three levels are ordered: expert > medium > random (target_speed's returns are negative)
+        assert by_q["expert"]["return_mean"] > by_q["medium"]["return_mean"] > by_q["random"]["return_mean"], skill
+    kill = res["kill_demo"]
+    assert kill["episodes_after"] == kill["expected"] and kill["episodes_before_rerun"] < kill["expected"]
+    assert res["throughput"]["collector_steps_per_s"] > 0 and res["throughput"]["physics_limit_steps_per_s"] > 0
+
+
+NOTEBOOK_CHECKS = {"00_setup_and_tour": check_00, "01_ppo_from_scratch": check_01_ppo_from_scratch,
+                   "02_skill_experts": check_02_skill_experts, "03_policy_switching": check_03_policy_switching,
+                   "04_trajectory_datasets": check_04_trajectory_datasets,
+                   "07_gpt2_instruction_translator": check_07_gpt2_instruction_translator}
 
 
 @pytest.mark.notebook

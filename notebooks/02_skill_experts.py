@@ -1,0 +1,243 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     notebook_metadata_filter: kernelspec,jupytext
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 02 · One expert per skill
+#
+# The classic recipe for a robot with many skills: design a reward per skill and train one policy
+# for each. This notebook does exactly that for the cheetah's five skills, with stable-baselines3,
+# and publishes each expert with a model card. These experts are the teachers of everything that
+# follows: notebook 03 switches between them, notebook 04 turns their behaviour into datasets.
+
+# %% tags=["parameters"]
+PROFILE = "cpu"  # smoke | cpu | gpu
+TRAIN = None  # None: the profile decides (cpu loads the committed experts, gpu trains from scratch)
+
+# %% tags=["hide"]
+import json
+import os
+import shutil
+import time
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+from IPython.display import Markdown, display
+
+from helpers import media
+from helpers.checkpoints import RUNS_DIR
+from helpers.evaluate import evaluate_policy
+from helpers.experts import EXPERT_CONFIGS, ExpertTrainer, expert_dir, load_expert, load_run_policy
+from helpers.profiles import profile_budget, write_results
+from helpers.simulator import rendering_works
+from helpers.skills import SKILLS
+
+torch.set_num_threads(1)
+NOTEBOOK = "02_skill_experts"
+budget = profile_budget(NOTEBOOK, PROFILE)
+train = budget["train"] if TRAIN is None else bool(TRAIN)
+out_dir = media.artifact_dir(NOTEBOOK, PROFILE)
+CHEETAH = [name for name, s in SKILLS.items() if s.body == "cheetah"]
+results = {"budget": budget, "train": train}
+
+# %% [markdown]
+# ## Rewards make the skills
+#
+# All five cheetah skills share one body and one observation; only the reward differs. Two come
+# with Gymnasium (running forward, and backward by flipping the sign of `forward_reward_weight`),
+# three are small wrappers in `helpers/skills.py` that read the simulator state:
+
+# %%
+display(pd.DataFrame([{"skill": s.name, "reward": s.reward, "metric": f"{s.metric} ({s.metric_unit})"}
+                      for s in SKILLS.values() if s.body == "cheetah"]).set_index("skill"))
+
+# %% [markdown]
+# A few design decisions are worth spelling out:
+#
+# * **jump** pays for the torso's height *and* for the clearance of the lower foot. With the torso
+#   term alone, the cheetah learns to rear up on its back leg and stay there: high torso, no jump.
+# * **front_flip** pays for the pitch rate in the nose-down direction. The observation includes the
+#   unbounded pitch angle, so a flipping cheetah sees numbers it never saw before; observation
+#   normalisation (running mean and variance) is what keeps PPO stable.
+# * **target_speed** is goal-conditioned: a target in [-3, 3] m/s is drawn at every reset and
+#   appended to the observation, and the reward is `-|v - v*|`. One expert covers every target.
+
+# %% [markdown]
+# ## PPO or SAC?
+#
+# SAC is famously more sample-efficient than PPO on HalfCheetah, but samples are cheap here and
+# gradient steps are not: SAC takes one gradient step per env step. We measure its speed on this
+# machine and compare with what PPO needed (from the committed learning curves below).
+
+# %%
+from stable_baselines3 import SAC
+
+from helpers.skills import make_env
+
+probe = SAC("MlpPolicy", make_env("run_forward"), learning_starts=100, seed=0, device="cpu")
+t0 = time.time()
+probe.learn(budget["sac_probe_steps"])
+sac_steps_per_s = budget["sac_probe_steps"] / (time.time() - t0)
+ppo_card = json.loads((expert_dir("run_forward") / "card.json").read_text())
+ppo_steps_per_s = ppo_card["env_steps"] / ppo_card["wall_clock_s"]
+print(f"SAC: {sac_steps_per_s:,.0f} env steps/s, PPO (8 envs, batched): {ppo_steps_per_s:,.0f} env steps/s")
+print(f"PPO reached return {ppo_card['evaluation']['mean_return']:.0f} in {ppo_card['wall_clock_s'] / 60:.1f} min; "
+      f"in that time SAC takes {sac_steps_per_s * ppo_card['wall_clock_s']:,.0f} steps.")
+results["sac_vs_ppo"] = {"sac_env_steps_per_s": sac_steps_per_s, "ppo_env_steps_per_s": ppo_steps_per_s,
+                         "ppo_wall_clock_s": ppo_card["wall_clock_s"]}
+
+# %% [markdown]
+# RL-Zoo's SAC reaches a HalfCheetah return of about 5000 after roughly 100-150k steps; at the
+# speed measured above that is far longer than PPO's few minutes. So the cheetah experts use PPO,
+# with eight environments stepped together (one batched policy call per step) and large minibatches.
+# SAC earns its place on the humanoid, where PPO needs tens of millions of steps.
+
+# %% [markdown]
+# ## Training, resumable
+#
+# `ExpertTrainer` (in `helpers/experts.py`) wraps SB3 with what long runs need: a checkpoint every
+# 25k steps written atomically (model, normalisation statistics, replay buffer for off-policy
+# algorithms, all in a checksummed folder), an evaluation row in `progress.csv` at each checkpoint,
+# and TensorBoard logs (`tensorboard --logdir runs/`). Kill it at any time: the same call resumes.
+# The command line is the same thing: `python -m helpers.train_expert --skill run_forward`.
+#
+# Here is that resume in miniature: train half the steps, drop the trainer (as if killed), build a
+# new one and ask for the full budget.
+
+# %%
+demo_dir = RUNS_DIR / "notebook_demo" / PROFILE
+shutil.rmtree(demo_dir, ignore_errors=True)
+steps = budget["demo_train_steps"]
+ExpertTrainer("run_forward", seed=0, run_dir=demo_dir, progress_bar=False).train(steps, stop_at=steps // 2)
+first_sitting = json.loads((demo_dir / "state.json").read_text())["env_steps"]
+resumed = ExpertTrainer("run_forward", seed=0, run_dir=demo_dir, progress_bar=False).train(steps)
+print(f"first sitting stopped at {first_sitting:,} steps; the rerun resumed there and finished at "
+      f"{resumed.state['env_steps']:,} steps")
+display(pd.read_csv(demo_dir / "progress.csv"))
+results["resume_demo"] = {"first_sitting_steps": first_sitting, "final_steps": resumed.state["env_steps"]}
+
+# %% [markdown]
+# ## The experts
+#
+# In the `cpu` profile we load the experts committed under `pretrained/<skill>/` (each opened only
+# after its sha256 manifest checks out); the `gpu` profile (or `TRAIN = True`) trains all five
+# from scratch with the budgets in `helpers/experts.py`.
+
+# %%
+if train:
+    policies, curves = {}, {}
+    for name in CHEETAH:
+        total = int(EXPERT_CONFIGS[name].total_steps * budget["train_steps_scale"])
+        run = RUNS_DIR / name / f"{PROFILE}_seed0"
+        ExpertTrainer(name, seed=0, run_dir=run, progress_bar=True).train(total)
+        policies[name] = load_run_policy(run, name)
+        curves[name] = pd.read_csv(run / "progress.csv")
+else:
+    policies = {name: load_expert(name) for name in CHEETAH}
+    curves = {name: pd.read_csv(expert_dir(name) / "progress.csv") for name in CHEETAH}
+
+fig, axes = plt.subplots(1, len(CHEETAH), figsize=(3.2 * len(CHEETAH), 3))
+for ax, name in zip(axes, CHEETAH):
+    c = curves[name]
+    ax.plot(c["env_steps"] / 1e6, c["eval_mean_return"])
+    ax.fill_between(c["env_steps"] / 1e6, c["eval_mean_return"] - c["eval_std_return"],
+                    c["eval_mean_return"] + c["eval_std_return"], alpha=0.3)
+    ax.set_title(name)
+    ax.set_xlabel("env steps (M)")
+axes[0].set_ylabel("evaluation return")
+run_ax = axes[CHEETAH.index("run_forward")]
+run_ax.axhline(5819, ls="--", c="gray", lw=1, label="RL-Zoo PPO @1M")
+run_ax.axhline(1443, ls=":", c="gray", lw=1, label="CleanRL PPO @1M")
+run_ax.legend(fontsize=7)
+fig.suptitle("Learning curves (deterministic evaluation every 25k steps)")
+fig.tight_layout()
+media.save_figure(fig, out_dir / "learning_curves.png")
+plt.show()
+
+# %% [markdown]
+# ## Evaluation on fresh seeds
+#
+# Every card records a deterministic evaluation on seeds 1000-1009. Here we evaluate again on
+# different seeds: a card that only reproduces on its own seeds would be worth little.
+
+# %%
+rows = []
+for name in CHEETAH:
+    res = evaluate_policy(policies[name], name, episodes=budget["eval_episodes"], seed=2000)
+    card = json.loads((expert_dir(name) / "card.json").read_text())
+    metric = SKILLS[name].metric
+    rows.append({"skill": name, "mean_return": res["mean_return"], "std_return": res["std_return"],
+                 "card_return": card["evaluation"]["mean_return"], metric: res["metrics"][metric],
+                 "metric": res["metrics"][metric], "card_metric": card["evaluation"]["metrics"][metric],
+                 "mean_episode_length": res["mean_episode_length"], "env_steps": card["env_steps"],
+                 "train_minutes": card["wall_clock_s"] / 60})
+table = pd.DataFrame(rows).set_index("skill")
+display(table[["mean_return", "std_return", "card_return", "metric", "card_metric", "env_steps", "train_minutes"]].round(2))
+results["experts"] = {r["skill"]: {k: r[k] for k in ("mean_return", "std_return", "card_return", "metric",
+                                                     "card_metric", "mean_episode_length")} for r in rows}
+
+# %% [markdown]
+# ## One expert, every target speed
+#
+# The target-speed expert was trained on targets drawn uniformly from [-3, 3] m/s. We ask it for
+# a grid of targets, including values like 1.37 m/s that it was never given exactly.
+
+# %%
+grid = []
+for v in budget["target_grid"]:
+    res = evaluate_policy(policies["target_speed"], "target_speed", episodes=max(1, budget["eval_episodes"] // 5),
+                          seed=3000, target_speed=v)
+    grid.append({"target": v, "achieved": res["metrics"]["mean_forward_speed"],
+                 "abs_error": res["metrics"]["mean_abs_speed_error"]})
+grid = pd.DataFrame(grid)
+fig, ax = plt.subplots(figsize=(4.2, 3.6))
+ax.plot([-3, 3], [-3, 3], c="gray", ls="--", lw=1, label="perfect")
+ax.plot(grid["target"], grid["achieved"], "o-", label="target_speed expert")
+ax.set_xlabel("target speed (m/s)")
+ax.set_ylabel("mean speed over the episode (m/s)")
+ax.legend()
+media.save_figure(fig, out_dir / "target_speed_grid.png")
+plt.show()
+display(grid.round(3))
+results["target_speed_grid"] = grid.to_dict(orient="records")
+results["target_speed_mean_abs_error"] = float(grid["abs_error"].mean())
+
+# %% [markdown]
+# ## What they look like
+
+# %%
+videos = {}
+if rendering_works():
+    from helpers.evaluate import run_episode
+    from helpers.skills import make_env
+
+    for name in CHEETAH:  # short clips: software rendering draws about 10 frames a second
+        w, h = budget["render_size"]
+        env = make_env(name, render_mode="rgb_array", width=w, height=h,
+                       max_episode_steps=budget["video_steps"],
+                       **({"target_speed": 2.0} if SKILLS[name].has_goal else {}))
+        ep = run_episode(policies[name], env, seed=7, render=True)
+        videos[name] = media.save_video(out_dir / f"{name}.mp4", ep["frames"], fps=env.metadata["render_fps"])
+        env.close()
+        display(Markdown(f"**{name}**" + (" (target 2 m/s)" if SKILLS[name].has_goal else "")),
+                media.show_video(videos[name]))
+results["videos"] = {k: str(v) for k, v in videos.items()}
+
+# %% tags=["hide"]
+print(f"wrote {write_results(NOTEBOOK, PROFILE, results)}")

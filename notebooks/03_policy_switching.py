@@ -1,0 +1,172 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     notebook_metadata_filter: kernelspec,jupytext
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 03 · Switching between experts, and where it breaks
+#
+# We have one expert per skill. The obvious way to get a multi-skill agent is a controller that
+# runs the expert of whatever skill is asked for, and switches experts when the request changes.
+# Each expert was trained from its own start state, though, never from the middle of another
+# expert's gait. This notebook measures what that costs, over many seeds, so that the unified
+# Transformer of notebook 06 has honest numbers to beat.
+
+# %% tags=["parameters"]
+PROFILE = "cpu"  # smoke | cpu | gpu
+
+# %% tags=["hide"]
+import os
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+from IPython.display import Markdown, display
+from tqdm.auto import tqdm
+
+from helpers import media
+from helpers.experts import load_expert
+from helpers.profiles import profile_budget, write_results
+from helpers.simulator import rendering_works
+from helpers.skills import CHEETAH_SKILLS
+from helpers.switching import SCHEDULES, SwitchingController, run_schedule, steady_reward, summarise, switch_metrics
+
+torch.set_num_threads(1)
+NOTEBOOK = "03_policy_switching"
+budget = profile_budget(NOTEBOOK, PROFILE)
+out_dir = media.artifact_dir(NOTEBOOK, PROFILE)
+schedules = SCHEDULES if budget["schedules"] == "all" else {k: SCHEDULES[k] for k in budget["schedules"]}
+results = {"budget": budget}
+
+# %% [markdown]
+# ## The controller
+#
+# A schedule is a list of segments: a skill, a target speed for `target_speed`, and a duration. The
+# controller (`helpers/switching.py`) runs one cheetah and, at each step, calls the expert of the
+# segment in force. Every step is scored with the *current* skill's reward, so a switch shows up as
+# the reward of the new skill climbing (or not) from wherever the previous expert left the body.
+
+# %%
+experts = {name: load_expert(name) for name in CHEETAH_SKILLS}
+controller = SwitchingController(experts)
+display(pd.DataFrame([{"schedule": name, "segments": " → ".join(f"{s.label} {s.duration_s:g}s" for s in segs)}
+                      for name, segs in schedules.items()]).set_index("schedule"))
+
+# %% [markdown]
+# ## What "recovered" means
+#
+# For each segment we first measure its steady state: the expert's mean per-step reward when it
+# runs that skill from a reset, after 3 s of settling. A switch has *reached the new behaviour*
+# when the reward averaged over 1 s comes within 20% of that. We also count the reward lost in the
+# first 3 s after the switch, and whether the cheetah ended up on its back for more than a second
+# (the cheetah's way of falling: no running expert ever learned to get up).
+
+# %%
+segments = {seg.label: seg for segs in schedules.values() for seg in segs}
+steady = {label: steady_reward(controller, seg, seeds=range(100, 100 + budget["steady_seeds"]))
+          for label, seg in tqdm(segments.items(), desc="steady states")}
+display(pd.Series(steady, name="steady reward per step").round(3).to_frame())
+
+# %%
+rows, traces = [], {}
+for name, schedule in tqdm(schedules.items(), desc="schedules"):
+    for seed in range(budget["seeds"]):
+        trace = run_schedule(controller, schedule, seed=seed)
+        traces[(name, seed)] = trace
+        for r in switch_metrics(trace, steady):
+            rows.append({"schedule": name, "seed": seed, **r})
+switches = pd.DataFrame(rows)
+per_schedule = switches.groupby("schedule").agg(
+    switches=("to", "size"), time_to_behaviour_s=("time_to_behaviour_s", "mean"),
+    never_reached=("reached", lambda x: 1 - x.mean()), return_lost=("return_lost", "mean"),
+    return_lost_fraction=("return_lost_fraction", "mean"), upside_down=("upside_down", "mean"))
+display(per_schedule.round(2))
+
+# %%
+fig, axes = plt.subplots(1, 3, figsize=(12, 3.4), sharey=True)
+order = per_schedule.index.tolist()
+axes[0].barh(order, per_schedule["time_to_behaviour_s"])
+axes[0].set_xlabel("time to new behaviour (s)")
+axes[1].barh(order, per_schedule["return_lost_fraction"] * 100)
+axes[1].set_xlabel("reward lost in first 3 s (% of steady)")
+axes[2].barh(order, per_schedule["upside_down"] * 100, color="tab:red")
+axes[2].set_xlabel("ended on its back (% of switches)")
+fig.suptitle(f"The cost of switching experts ({budget['seeds']} seeds per schedule)")
+fig.tight_layout()
+media.save_figure(fig, out_dir / "switch_costs.png")
+plt.show()
+
+# %% [markdown]
+# ## Looking closer at one switch
+#
+# Forward speed around the switch, one line per seed. Between two running gaits the switch is a
+# stumble; after a flip the body can land in a state no running expert has seen.
+
+# %%
+fig, axes = plt.subplots(1, len(schedules), figsize=(3.2 * len(schedules), 2.8), sharey=False)
+for ax, name in zip(np.atleast_1d(axes), schedules):
+    for seed in range(min(budget["seeds"], 10)):
+        tr = traces[(name, seed)]
+        t = np.arange(len(tr["x_velocity"])) * tr["dt"]
+        ax.plot(t, tr["x_velocity"], lw=0.8, alpha=0.7)
+    for s in tr["switches"]:
+        ax.axvline(s * tr["dt"], c="k", ls="--", lw=1)
+    ax.set_title(name, fontsize=9)
+    ax.set_xlabel("time (s)")
+np.atleast_1d(axes)[0].set_ylabel("forward speed (m/s)")
+fig.tight_layout()
+media.save_figure(fig, out_dir / "switch_speed_traces.png")
+plt.show()
+
+# %% [markdown]
+# ## A failing switch, on video
+#
+# We pick the worst switch we measured (on its back if any was, else the slowest to recover) and
+# render the seconds around it.
+
+# %%
+worst = switches.sort_values(["upside_down", "time_to_behaviour_s"], ascending=False).iloc[0]
+print(f"worst switch: {worst['schedule']} seed {worst['seed']}: {worst['from']} → {worst['to']}, "
+      f"time to behaviour {worst['time_to_behaviour_s']:.1f} s, upside down: {worst['upside_down']}")
+video_path = None
+if budget["video"] and rendering_works():
+    schedule = schedules[worst["schedule"]]
+    tr = run_schedule(controller, schedule, seed=int(worst["seed"]), render=True, render_size=budget["render_size"])
+    switch_at = tr["switches"][0]
+    half = int(budget["video_seconds"] / 2 / tr["dt"])
+    frames = tr["frames"][max(0, switch_at - half // 2): switch_at + half + half // 2]
+    video_path = media.save_video(out_dir / "failing_switch.mp4", frames, fps=round(1 / tr["dt"]))
+    display(media.show_video(video_path))
+
+# %% [markdown]
+# ## The baseline to beat
+#
+# These are the numbers the unified, goal-conditioned Transformer of notebook 06 must improve on:
+# how long a change of request takes to show, how much reward a switch throws away, and how often
+# the body ends up somewhere no expert can recover from.
+
+# %%
+overall = summarise(rows)
+display(pd.Series(overall).round(3).to_frame("switching baseline"))
+results.update({
+    "steady_reward": steady,
+    "per_schedule": per_schedule.reset_index().to_dict(orient="records"),
+    "overall": overall,
+    "worst_switch": {k: (v.item() if hasattr(v, "item") else v) for k, v in worst.items()},
+    "video": str(video_path) if video_path else None,
+})
+print(f"wrote {write_results(NOTEBOOK, PROFILE, results)}")
