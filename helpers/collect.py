@@ -496,11 +496,40 @@ def collect(skill: str, quality: str, steps: int, out: Path | str, seed: int = 0
     out = Path(out)
     job = Job(s.name, quality, int(steps), int(seed), envs_per_worker)
     t0 = time.time()
-    if is_complete(out, job):
-        meta = json.loads((dataset_path(out, job.dataset_id) / "data" / "metadata.json").read_text())
-        return {"dataset_id": job.dataset_id, "path": str(dataset_path(out, job.dataset_id)),
-                "total_steps": meta["total_steps"], "total_episodes": meta["total_episodes"],
-                "already_complete": True, "seconds": 0.0}
+    lock = Path(out) / ".staging" / (job.dataset_id.replace("/", "__") + ".lock")
+    with _exclusive(lock, f"another process is collecting {job.dataset_id}; waiting for it", verbose):
+        if is_complete(out, job):  # done before, or by the process we waited for
+            meta = json.loads((dataset_path(out, job.dataset_id) / "data" / "metadata.json").read_text())
+            return {"dataset_id": job.dataset_id, "path": str(dataset_path(out, job.dataset_id)),
+                    "total_steps": meta["total_steps"], "total_episodes": meta["total_episodes"],
+                    "mean_return": meta["course_returns"]["mean"], "std_return": meta["course_returns"]["std"],
+                    "already_complete": True, "seconds": 0.0}
+        return _collect_locked(job, out, t0, workers, ray_address, verbose, keep_shards)
+
+
+@contextlib.contextmanager
+def _exclusive(path: Path, message: str, verbose: bool):
+    """Hold an exclusive lock on ``path`` (two collections of one dataset would duplicate episodes)."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if verbose:
+                print(f"[collect] {message}", file=sys.stderr, flush=True)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _collect_locked(job: Job, out: Path, t0: float, workers: int | None, ray_address: str | None, verbose: bool,
+                    keep_shards: bool) -> dict[str, Any]:
+    s = get_skill(job.skill)
+    quality, steps, seed = job.quality, job.steps, job.seed
     stage = staging_dir(out, job)
     stage.mkdir(parents=True, exist_ok=True)
     for tmp in stage.glob(".*.tmp"):

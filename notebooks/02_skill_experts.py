@@ -86,19 +86,32 @@ display(pd.DataFrame([{"skill": s.name, "reward": s.reward, "metric": f"{s.metri
 # machine and compare with what PPO needed (from the committed learning curves below).
 
 # %%
-from stable_baselines3 import SAC
+from stable_baselines3 import PPO, SAC
+from stable_baselines3.common.vec_env import VecNormalize
 
+from helpers.experts import make_vec_env
 from helpers.skills import make_env
 
-probe = SAC("MlpPolicy", make_env("run_forward"), learning_starts=100, seed=0, device="cpu")
-t0 = time.time()
-probe.learn(budget["sac_probe_steps"])
-sac_steps_per_s = budget["sac_probe_steps"] / (time.time() - t0)
+
+def probe_speed(model, steps):
+    """Env steps per second of `model.learn` (past the warm-up), on this machine, now."""
+    model.learn(min(steps, 2048))
+    t0 = time.time()
+    model.learn(steps, reset_num_timesteps=False)
+    return steps / (time.time() - t0)
+
+
+cfg = EXPERT_CONFIGS["run_forward"]
+ppo = PPO("MlpPolicy", VecNormalize(make_vec_env(SKILLS["run_forward"], cfg.n_envs, 0)), seed=0, device="cpu",
+          **cfg.hyperparams, policy_kwargs={**cfg.policy_kwargs, "activation_fn": torch.nn.ReLU})
+sac = SAC("MlpPolicy", make_env("run_forward"), learning_starts=100, seed=0, device="cpu")
+ppo_steps_per_s = probe_speed(ppo, budget["sac_probe_steps"] * 20)
+sac_steps_per_s = probe_speed(sac, budget["sac_probe_steps"])
 ppo_card = json.loads((expert_dir("run_forward") / "card.json").read_text())
-ppo_steps_per_s = ppo_card["env_steps"] / ppo_card["wall_clock_s"]
-print(f"SAC: {sac_steps_per_s:,.0f} env steps/s, PPO (8 envs, batched): {ppo_steps_per_s:,.0f} env steps/s")
-print(f"PPO reached return {ppo_card['evaluation']['mean_return']:.0f} in {ppo_card['wall_clock_s'] / 60:.1f} min; "
-      f"in that time SAC takes {sac_steps_per_s * ppo_card['wall_clock_s']:,.0f} steps.")
+print(f"measured now: SAC {sac_steps_per_s:,.0f} env steps/s, PPO (8 envs, batched) {ppo_steps_per_s:,.0f} env steps/s")
+print(f"PPO reached return {ppo_card['evaluation']['mean_return']:.0f} after {ppo_card['env_steps']:,} steps "
+      f"({ppo_card['wall_clock_s'] / 60:.1f} min when it was trained); at the SAC speed measured here, "
+      f"{ppo_card['wall_clock_s'] / 60:.1f} min buys SAC {sac_steps_per_s * ppo_card['wall_clock_s']:,.0f} steps.")
 results["sac_vs_ppo"] = {"sac_env_steps_per_s": sac_steps_per_s, "ppo_env_steps_per_s": ppo_steps_per_s,
                          "ppo_wall_clock_s": ppo_card["wall_clock_s"]}
 

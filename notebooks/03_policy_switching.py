@@ -43,7 +43,7 @@ from helpers.experts import load_expert
 from helpers.profiles import profile_budget, write_results
 from helpers.simulator import rendering_works
 from helpers.skills import CHEETAH_SKILLS
-from helpers.switching import SCHEDULES, SwitchingController, run_schedule, steady_reward, summarise, switch_metrics
+from helpers.switching import SCHEDULES, SwitchingController, run_schedule, segment_reference, summarise, switch_metrics
 
 torch.set_num_threads(1)
 NOTEBOOK = "03_policy_switching"
@@ -69,17 +69,20 @@ display(pd.DataFrame([{"schedule": name, "segments": " → ".join(f"{s.label} {s
 # %% [markdown]
 # ## What "recovered" means
 #
-# For each segment we first measure its steady state: the expert's mean per-step reward when it
-# runs that skill from a reset, after 3 s of settling. A switch has *reached the new behaviour*
-# when the reward averaged over 1 s comes within 20% of that. We also count the reward lost in the
-# first 3 s after the switch, and whether the cheetah ended up on its back for more than a second
-# (the cheetah's way of falling: no running expert ever learned to get up).
+# For each segment we first measure two references: the expert's steady state (its mean per-step
+# reward when it runs that skill from a reset, after 3 s of settling) and the floor (what uniform
+# random actions earn). Rewards are then read on that scale, 0 = random and 1 = steady expert, which
+# makes a sprint (reward ~5 a step) comparable with holding a target speed (reward ~0).
+# A switch has *reached the new behaviour* when the reward averaged over 1 s is within 0.2 of the
+# steady state on that scale. We also count the reward lost in the first 3 s after the switch, and
+# whether the cheetah ended up on its back for more than a second beyond what the new skill's own
+# expert spends inverted (the cheetah's way of falling: no running expert ever learned to get up).
 
 # %%
 segments = {seg.label: seg for segs in schedules.values() for seg in segs}
-steady = {label: steady_reward(controller, seg, seeds=range(100, 100 + budget["steady_seeds"]))
-          for label, seg in tqdm(segments.items(), desc="steady states")}
-display(pd.Series(steady, name="steady reward per step").round(3).to_frame())
+references = {label: segment_reference(controller, seg, seeds=range(100, 100 + budget["steady_seeds"]))
+              for label, seg in tqdm(segments.items(), desc="references")}
+display(pd.DataFrame(references).T.round(3))
 
 # %%
 rows, traces = [], {}
@@ -87,7 +90,7 @@ for name, schedule in tqdm(schedules.items(), desc="schedules"):
     for seed in range(budget["seeds"]):
         trace = run_schedule(controller, schedule, seed=seed)
         traces[(name, seed)] = trace
-        for r in switch_metrics(trace, steady):
+        for r in switch_metrics(trace, references):
             rows.append({"schedule": name, "seed": seed, **r})
 switches = pd.DataFrame(rows)
 per_schedule = switches.groupby("schedule").agg(
@@ -102,7 +105,7 @@ order = per_schedule.index.tolist()
 axes[0].barh(order, per_schedule["time_to_behaviour_s"])
 axes[0].set_xlabel("time to new behaviour (s)")
 axes[1].barh(order, per_schedule["return_lost_fraction"] * 100)
-axes[1].set_xlabel("reward lost in first 3 s (% of steady)")
+axes[1].set_xlabel("reward lost in first 3 s (% of expert - random)")
 axes[2].barh(order, per_schedule["upside_down"] * 100, color="tab:red")
 axes[2].set_xlabel("ended on its back (% of switches)")
 fig.suptitle(f"The cost of switching experts ({budget['seeds']} seeds per schedule)")
@@ -117,8 +120,12 @@ plt.show()
 # stumble; after a flip the body can land in a state no running expert has seen.
 
 # %%
-fig, axes = plt.subplots(1, len(schedules), figsize=(3.2 * len(schedules), 2.8), sharey=False)
-for ax, name in zip(np.atleast_1d(axes), schedules):
+ncols = min(4, len(schedules))
+nrows = -(-len(schedules) // ncols)
+fig, axes = plt.subplots(nrows, ncols, figsize=(3.4 * ncols, 2.6 * nrows), squeeze=False)
+for ax in axes.flat[len(schedules):]:
+    ax.axis("off")
+for ax, name in zip(axes.flat, schedules):
     for seed in range(min(budget["seeds"], 10)):
         tr = traces[(name, seed)]
         t = np.arange(len(tr["x_velocity"])) * tr["dt"]
@@ -127,7 +134,8 @@ for ax, name in zip(np.atleast_1d(axes), schedules):
         ax.axvline(s * tr["dt"], c="k", ls="--", lw=1)
     ax.set_title(name, fontsize=9)
     ax.set_xlabel("time (s)")
-np.atleast_1d(axes)[0].set_ylabel("forward speed (m/s)")
+for row in axes:
+    row[0].set_ylabel("forward speed (m/s)")
 fig.tight_layout()
 media.save_figure(fig, out_dir / "switch_speed_traces.png")
 plt.show()
@@ -163,7 +171,7 @@ if budget["video"] and rendering_works():
 overall = summarise(rows)
 display(pd.Series(overall).round(3).to_frame("switching baseline"))
 results.update({
-    "steady_reward": steady,
+    "references": references,
     "per_schedule": per_schedule.reset_index().to_dict(orient="records"),
     "overall": overall,
     "worst_switch": {k: (v.item() if hasattr(v, "item") else v) for k, v in worst.items()},

@@ -130,3 +130,15 @@ def test_ray_collection_on_a_local_two_cpu_cluster(tmp_path):
         assert ids == [0, 1, 2, 3] and steps == 4000 and res["workers"] >= 2
     finally:
         subprocess.run([str(ray_bin), "stop", "--force"], capture_output=True, env=env, timeout=120)
+
+
+def test_two_concurrent_runs_of_one_job_do_not_duplicate(tmp_path):
+    args = [sys.executable, "-m", "helpers.collect", "--skill", "run_backward", "--quality", "random", "--steps",
+            "4000", "--out", str(tmp_path), "--workers", "1"]
+    procs = [subprocess.Popen(args, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1][-500:] for o in outs]
+    results = [json.loads(o[0].strip().splitlines()[-1]) for o in outs]
+    assert sorted(r["already_complete"] for r in results) == [False, True]
+    ids, steps, _ = _ids_and_steps(tmp_path, "course/run_backward/random-v0")
+    assert ids == [0, 1, 2, 3] and steps == 4000

@@ -30,12 +30,18 @@ def test_switch_metrics_on_a_synthetic_trace():
     reward = np.concatenate([np.full(40, 5.0), np.linspace(-5, 5, 20), np.full(20, 5.0)])
     trace = {"dt": dt, "schedule": schedule, "switches": [40], "reward": reward,
              "pitch": np.concatenate([np.zeros(60), np.full(20, np.pi)]), "segment": np.repeat([0, 1], 40)}
-    rows = switch_metrics(trace, {"run_forward": 5.0, "run_backward": 5.0}, window_s=2.0)
+    ref = {"steady": 5.0, "floor": 0.0, "inverted_fraction": 0.0}
+    rows = switch_metrics(trace, {"run_forward": ref, "run_backward": ref}, window_s=2.0)
     (row,) = rows
     assert row["reached"] and 0.5 < row["time_to_behaviour_s"] < 2.0
     assert row["return_lost"] == pytest.approx(5.0 * 40 - reward[40:80].sum())
+    assert row["return_lost_fraction"] == pytest.approx(row["return_lost"] / (5.0 * 40))
     assert not row["upside_down"]  # inverted for exactly 1 s: not more than 1 s
     assert summarise(rows)["switches"] == 1
+    # a skill whose expert is itself inverted half the time is not "fallen" when inverted for 1.5 s
+    trace["pitch"] = np.concatenate([np.zeros(50), np.full(30, np.pi)])
+    assert switch_metrics(trace, {"run_backward": ref | {"inverted_fraction": 0.0}})[0]["upside_down"]
+    assert not switch_metrics(trace, {"run_backward": ref | {"inverted_fraction": 0.5}})[0]["upside_down"]
 
 
 def test_controller_appends_the_target_speed():
