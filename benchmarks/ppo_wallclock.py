@@ -2,8 +2,9 @@
 
     python benchmarks/ppo_wallclock.py --json [--target 3000] [--seeds 0] [--max-steps 1000000]
 
-Both configurations are trained in this run, on this machine, one after the other, with one torch
-thread each. The clock counts training only (rollouts and gradient steps); the evaluation every
+Both configurations are trained in this run, on this machine, at the same time in two processes
+with one torch thread each (so both see the same machine load; ``--sequential`` runs one after the
+other). The clock counts training only (rollouts and gradient steps); the evaluation every
 ``--eval-every`` steps (deterministic, ``--eval-episodes`` episodes) is excluded for both alike.
 The last line printed is one JSON object with ``ratio`` = ours / RL-Zoo's seconds (lower is better).
 """
@@ -27,8 +28,9 @@ from helpers.experts import EXPERT_CONFIGS, ZOO_PPO_HALFCHEETAH, ExpertTrainer  
 from helpers.profiles import machine_info  # noqa: E402
 
 
-def time_to_return(config, seed: int, target: float, max_steps: int, workdir: Path) -> dict:
-    run_dir = workdir / f"seed{seed}_{id(config)}"
+def time_to_return(config, seed: int, target: float, max_steps: int, workdir: Path, name: str) -> dict:
+    torch.set_num_threads(1)
+    run_dir = workdir / f"{name}_seed{seed}"
     trainer = ExpertTrainer("run_forward", seed=seed, config=config, run_dir=run_dir, tensorboard=False,
                             progress_bar=False)
     trainer.train(max_steps, target_return=target)
@@ -47,6 +49,7 @@ def main(argv=None) -> dict:
     p.add_argument("--max-steps", type=int, default=1_000_000)
     p.add_argument("--eval-every", type=int, default=10_000)
     p.add_argument("--eval-episodes", type=int, default=3)
+    p.add_argument("--sequential", action="store_true", help="one configuration after the other")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
@@ -58,11 +61,19 @@ def main(argv=None) -> dict:
     }
     out = {"benchmark": "ppo_wallclock", "target_return": args.target, "baseline": "rl_zoo",
            "machine": machine_info(), "runs": {}}
+    jobs = [(cfg, s, args.target, args.max_steps, None, name) for s in args.seeds for name, cfg in configs.items()]
     with tempfile.TemporaryDirectory() as tmp:
-        for name, cfg in configs.items():
-            out["runs"][name] = [time_to_return(cfg, s, args.target, args.max_steps, Path(tmp)) for s in args.seeds]
-            if not args.json:
-                print(name, out["runs"][name], flush=True)
+        jobs = [j[:4] + (Path(tmp),) + j[5:] for j in jobs]
+        if args.sequential:
+            done = [time_to_return(*j) for j in jobs]
+        else:
+            import multiprocessing as mp
+
+            with mp.get_context("spawn").Pool(len(configs)) as pool:
+                done = pool.starmap(time_to_return, jobs)
+    for job, res in zip(jobs, done):
+        out["runs"].setdefault(job[5], []).append(res)
+    out["mode"] = "sequential" if args.sequential else "concurrent"
     for name, runs in out["runs"].items():
         secs = [r["seconds"] for r in runs]
         out[f"{name}_seconds"] = None if None in secs else float(np.mean(secs))

@@ -29,6 +29,19 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
         "cpu": {"video_steps": 150, "speed_seconds": 3.0, "render_size": (320, 240)},
         "gpu": {"video_steps": 300, "speed_seconds": 5.0, "render_size": (480, 360)},
     },
+    "07_gpt2_instruction_translator": {
+        # eval_examples: per split (None: whole splits); demo_*: the fine-tuning run the notebook does
+        # itself (smoke: a tiny one; cpu: a text-only GPT-2 from scratch; gpu: GPT-2 Medium with LoRA)
+        "smoke": {"eval_examples": 100, "throughput_examples": 128, "demo_model": "scratch", "demo_lora": False,
+                  "demo_steps": 40, "demo_n_train": 1000, "demo_batch_size": 32, "demo_eval_examples": 50,
+                  "demo_lr": 3e-3, "demo_eval_every": 20},
+        "cpu": {"eval_examples": None, "throughput_examples": 512, "demo_model": "scratch", "demo_lora": False,
+                "demo_steps": 600, "demo_n_train": 30_000, "demo_batch_size": 64, "demo_eval_examples": 500,
+                "demo_lr": 2e-3, "demo_eval_every": 100},
+        "gpu": {"eval_examples": None, "throughput_examples": 512, "demo_model": "gpt2-medium", "demo_lora": True,
+                "demo_steps": 2000, "demo_n_train": 30_000, "demo_batch_size": 16, "demo_eval_examples": 2000,
+                "demo_lr": 2e-4, "demo_eval_every": 250},
+    },
     "01_ppo_from_scratch": {
         # cheetah_steps per run (rounded up to whole 4096-step rollouts); every seed runs both
         # implementations; workers: parallel training processes (one core each)
@@ -40,7 +53,7 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
     "02_skill_experts": {
         # train: None -> load the committed experts; True -> train every expert from scratch
         "smoke": {"train": False, "demo_train_steps": 8192, "eval_episodes": 1, "video_steps": 20,
-                  "render_size": (160, 120), "target_grid": [-2.0, 1.37], "sac_probe_steps": 300,
+                  "render_size": (160, 120), "target_grid": [-2.0, 1.37], "sac_probe_steps": 100,
                   "train_steps_scale": 0.01},
         "cpu": {"train": False, "demo_train_steps": 65536, "eval_episodes": 10, "video_steps": 200,
                 "render_size": (320, 240), "target_grid": [-3.0, -2.2, -1.5, -0.7, 0.0, 0.5, 1.37, 2.0, 2.6, 3.0],
@@ -63,6 +76,28 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
                 "humanoid_mix": {"expert": 1_000_000, "medium": 500_000, "random": 250_000},
                 "calibration_episodes": 5, "noise_grid": [0.0, 0.1, 0.2, 0.3, 0.4, 0.6, 0.8, 1.0, 1.5],
                 "kill_demo_steps": 40_000, "ray_demo_steps": 100_000, "plain_steps": 50_000},
+    },
+    "05_decision_transformer": {
+        # mix: the run_forward datasets of notebook 04 (same calls); demo: the short training run the
+        # notebook does itself; full: the gpu profile trains the whole model instead of loading pretrained/dt
+        "smoke": {"mix": {"expert": 3000, "medium": 2000, "random": 1000},
+                  "demo": {"steps": 150, "batch_size": 16, "context_len": 10, "n_layer": 1, "n_embd": 32,
+                           "warmup": 20, "log_every": 25, "ckpt_every": 150, "eval_every": 0},
+                  "bc_steps": 200, "train_full": False, "full": None, "eval_episodes": 1, "eval_seed": 1000,
+                  "sweep_fractions": [0.4, 1.0], "sweep_episodes": 1, "video_steps": 20, "render_size": (160, 120),
+                  "speed_steps": 300},
+        "cpu": {"mix": {"expert": 500_000, "medium": 300_000, "random": 200_000},
+                "demo": {"steps": 300, "warmup": 100, "log_every": 25, "ckpt_every": 300, "eval_every": 0},
+                "bc_steps": 5000, "train_full": False, "full": None, "eval_episodes": 10, "eval_seed": 1000,
+                "sweep_fractions": [0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.2], "sweep_episodes": 5,
+                "video_steps": 150, "render_size": (320, 240), "speed_steps": 2000},
+        "gpu": {"mix": {"expert": 1_000_000, "medium": 600_000, "random": 400_000},
+                "demo": {"steps": 300, "warmup": 100, "log_every": 25, "ckpt_every": 300, "eval_every": 0},
+                "bc_steps": 20_000, "train_full": True,
+                "full": {"steps": 20_000, "batch_size": 256, "eval_every": 2000, "eval_episodes": 3},
+                "eval_episodes": 20, "eval_seed": 1000,
+                "sweep_fractions": [0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.2], "sweep_episodes": 10,
+                "video_steps": 300, "render_size": (480, 360), "speed_steps": 2000},
     },
     "03_policy_switching": {
         "smoke": {"seeds": 2, "steady_seeds": 1, "schedules": ["forward_to_backward", "flip_to_run"],
