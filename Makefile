@@ -7,7 +7,8 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
 PROFILE ?= cpu
-COURSE_NOTEBOOKS ?= 00_setup_and_tour
+# notebooks `make course` executes (stems or numbers); empty: every notebook, in order
+COURSE_NOTEBOOKS ?=
 export MUJOCO_GL ?= egl
 export PYOPENGL_PLATFORM ?= egl
 export HF_HUB_OFFLINE ?= 1
@@ -21,7 +22,7 @@ help:
 	@echo "make course     setup, execute the course notebooks (PROFILE=$(PROFILE)) and export the blog"
 	@echo "make blog       export executed notebooks in build/executed/ to Markdown under blog/"
 	@echo "make lab        open JupyterLab with the .py notebooks paired as notebooks"
-	@echo "make benchmarks run benchmarks/*.py --json"
+	@echo "make benchmarks run benchmarks/*.py --json, results in results/benchmarks/"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -59,8 +60,11 @@ lab: setup
 colab: setup
 	$(BIN)/python -m helpers.colab --out course/colab
 
+# each benchmark's last line (one JSON object) is kept in results/benchmarks/<name>.json
 benchmarks: setup
-	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b --json | tail -n 1; done
+	@mkdir -p results/benchmarks
+	@set -o pipefail; for b in benchmarks/*.py; do n=$$(basename $$b .py); echo "== $$b"; \
+		$(BIN)/python $$b --json | tail -n 1 | tee results/benchmarks/$$n.json || exit 1; done
 
 clean-build:
 	rm -rf build

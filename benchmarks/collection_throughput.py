@@ -99,7 +99,7 @@ def main(argv=None) -> dict:
         big = run_collector(args.skill, args.steps, Path(tmp) / "big", args.workers)
     out = {
         "benchmark": "collection_throughput", "skill": args.skill, "baseline": "plain single-env loop, same expert",
-        "machine": machine_info(), "cores": cores, "workers": args.workers,
+        "machine": machine_info(), "load_avg_1m_at_end": os.getloadavg()[0], "cores": cores, "workers": args.workers,
         "plain_steps_per_s": plain, "plain_sb3_steps_per_s": plain_sb3,
         "collector_steps_per_s": big["steps_per_s"], "collector_rollout_steps_per_s": big["rollout_steps_per_s"],
         "collector_wall_s": big["wall_s"], "collector_steps": big["steps"],
@@ -108,6 +108,7 @@ def main(argv=None) -> dict:
         "rss_mb": {str(small["steps"]): small["peak_rss_mb"], str(big["steps"]): big["peak_rss_mb"]},
         "disk_mb": big["disk_mb"], "bytes_per_step": big["disk_mb"] * 2**20 / big["steps"],
         "ratio": big["steps_per_s"] / plain,
+        "ratio_vs_sb3_predict_loop": big["steps_per_s"] / plain_sb3,
     }
     if not args.json:
         for k, v in out.items():

@@ -544,8 +544,14 @@ def _collect_locked(job: Job, out: Path, t0: float, workers: int | None, ray_add
         import ray
 
         if not ray.is_initialized():
-            # "local" starts a throwaway single-machine Ray; "auto" or HOST:PORT joins a running cluster
-            ray.init(address=None if ray_address == "local" else ray_address, log_to_driver=False)
+            # "local" always starts a throwaway single-machine Ray (never joins one found in RAY_ADDRESS
+            # or /tmp/ray); "auto" or HOST:PORT joins a running cluster
+            if ray_address == "local":
+                # loopback only: a sandbox's public interface may be firewalled or proxied
+                ray.init(address="local", num_cpus=workers, _node_ip_address="127.0.0.1", include_dashboard=False,
+                         log_to_driver=False)
+            else:
+                ray.init(address=ray_address, log_to_driver=False)
         workers = max(workers, int(ray.cluster_resources().get("CPU", 1)))
     max_len = make_env(s).spec.max_episode_steps or 1000
     if quality != "random":

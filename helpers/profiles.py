@@ -36,7 +36,7 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
                   "demo_steps": 40, "demo_n_train": 1000, "demo_batch_size": 32, "demo_eval_examples": 50,
                   "demo_lr": 3e-3, "demo_eval_every": 20},
         "cpu": {"eval_examples": None, "throughput_examples": 512, "demo_model": "scratch", "demo_lora": False,
-                "demo_steps": 600, "demo_n_train": 30_000, "demo_batch_size": 64, "demo_eval_examples": 500,
+                "demo_steps": 400, "demo_n_train": 30_000, "demo_batch_size": 64, "demo_eval_examples": 500,
                 "demo_lr": 2e-3, "demo_eval_every": 100},
         "gpu": {"eval_examples": None, "throughput_examples": 512, "demo_model": "gpt2-medium", "demo_lora": True,
                 "demo_steps": 2000, "demo_n_train": 30_000, "demo_batch_size": 16, "demo_eval_examples": 2000,
@@ -82,19 +82,21 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
         # notebook does itself; full: the gpu profile trains the whole model instead of loading pretrained/dt
         "smoke": {"mix": {"expert": 3000, "medium": 2000, "random": 1000},
                   "demo": {"steps": 150, "batch_size": 16, "context_len": 10, "n_layer": 1, "n_embd": 32,
-                           "warmup": 20, "log_every": 25, "ckpt_every": 150, "eval_every": 0},
+                           "warmup": 20, "log_every": 25, "ckpt_every": 150, "eval_every": 0, "predict_std": True},
                   "bc_steps": 200, "train_full": False, "full": None, "eval_episodes": 1, "eval_seed": 1000,
                   "sweep_fractions": [0.4, 1.0], "sweep_episodes": 1, "video_steps": 20, "render_size": (160, 120),
                   "speed_steps": 300},
         "cpu": {"mix": {"expert": 500_000, "medium": 300_000, "random": 200_000},
-                "demo": {"steps": 300, "warmup": 100, "log_every": 25, "ckpt_every": 300, "eval_every": 0},
+                "demo": {"steps": 300, "warmup": 100, "log_every": 25, "ckpt_every": 300, "eval_every": 0,
+                         "predict_std": True},
                 "bc_steps": 5000, "train_full": False, "full": None, "eval_episodes": 10, "eval_seed": 1000,
-                "sweep_fractions": [0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.2], "sweep_episodes": 5,
+                "sweep_fractions": [0.0, 0.2, 0.4, 0.6, 0.8, 1.0, 1.2], "sweep_episodes": 5,
                 "video_steps": 150, "render_size": (320, 240), "speed_steps": 2000},
         "gpu": {"mix": {"expert": 1_000_000, "medium": 600_000, "random": 400_000},
-                "demo": {"steps": 300, "warmup": 100, "log_every": 25, "ckpt_every": 300, "eval_every": 0},
+                "demo": {"steps": 300, "warmup": 100, "log_every": 25, "ckpt_every": 300, "eval_every": 0,
+                         "predict_std": True},
                 "bc_steps": 20_000, "train_full": True,
-                "full": {"steps": 20_000, "batch_size": 256, "eval_every": 2000, "eval_episodes": 3},
+                "full": {"steps": 20_000, "batch_size": 256, "eval_every": 2000, "eval_episodes": 3, "predict_std": True},
                 "eval_episodes": 20, "eval_seed": 1000,
                 "sweep_fractions": [0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.2], "sweep_episodes": 10,
                 "video_steps": 300, "render_size": (480, 360), "speed_steps": 2000},
@@ -166,12 +168,26 @@ def write_results(notebook: str, profile: str, results: dict[str, Any], root: Pa
         "profile": profile,
         "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": machine_info(),
-        **results,
+        **_relative_paths(results, path.parent.parent.resolve()),
     }
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(payload, indent=2, sort_keys=False, default=_json_default) + "\n")
     os.replace(tmp, path)
     return path
+
+
+def _relative_paths(value: Any, root: Path) -> Any:
+    """Paths inside the repository become repository-relative, so results files compare across machines."""
+    if isinstance(value, dict):
+        return {k: _relative_paths(v, root) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_relative_paths(v, root) for v in value]
+    if isinstance(value, (str, Path)) and os.path.isabs(value):
+        try:
+            return Path(value).resolve().relative_to(root).as_posix()
+        except ValueError:
+            return str(value)
+    return value
 
 
 def _json_default(obj: Any) -> Any:
