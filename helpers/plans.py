@@ -1,0 +1,186 @@
+"""Task plans: the small language the instruction translator writes, and its validation.
+
+A plan is a list of steps; each step is a skill from :data:`helpers.skills.SKILLS`, an optional
+target speed (m/s) and a duration (s). The translator model writes a plan as plain text,
+
+    target_speed -1.5 3 ; jump - -          (run backwards at 1.5 m/s for 3 s, then jump)
+    unknown                                 (nothing the skill table covers was asked for)
+
+one step per ``;``, each step ``SKILL SPEED DURATION`` with ``-`` for "not given". That text is
+*parsed* here, never executed, and checked against the skill table; anything that does not pass
+becomes ``{"plan": [], "error": "..."}``.
+
+Semantics (what the translator is trained to write, and what :func:`parse_plan` accepts):
+
+* ``run_forward`` / ``run_backward``: "as fast as possible"; their target speed is always null.
+* A speed in the instruction makes the step ``target_speed`` with a signed speed: forward is
+  positive, backwards (or a negative number) is negative. "run backwards at 1.5 m/s" -> -1.5.
+  "stand still" / "stop" is ``target_speed`` 0.0.
+* ``jump``, ``front_flip``, ``walk``, ``stand_up``: target speed null. ``walk`` is the humanoid's
+  skill and has no speed goal: a speed given with "walk" is not part of the plan.
+* Durations: seconds, > 0 and <= MAX_DURATION_S; a step without one lasts DEFAULT_DURATION_S.
+* Speeds are in m/s within TARGET_SPEED_RANGE; km/h, mph and number words are converted to m/s
+  digits by :mod:`helpers.normalise` before the model sees the text (rounded to 0.01).
+* ``unknown`` marks a request no skill covers ("fly to the moon"); a plan containing it is an error.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from .skills import SKILLS, TARGET_SPEED_RANGE
+
+DEFAULT_DURATION_S = 10.0  # 200 HalfCheetah env steps (dt = 0.05 s)
+MAX_DURATION_S = 300.0  # longer single steps are almost certainly a misunderstanding
+MAX_PLAN_STEPS = 5
+UNKNOWN = "unknown"  # the translator's word for "no skill covers this"
+NULL = "-"
+STEP_SEPARATOR = " ; "
+MAX_INT_DIGITS = 4  # numbers the grammar admits: up to 9999.99
+MAX_DECIMALS = 2
+
+
+class PlanError(ValueError):
+    """A plan text that does not parse, or asks for something the skill table does not allow."""
+
+
+@dataclass(frozen=True)
+class PlanStep:
+    skill: str
+    target_speed: float | None
+    duration_s: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"skill": self.skill, "target_speed": self.target_speed, "duration_s": self.duration_s}
+
+
+def format_number(value: float) -> str:
+    """The canonical text of a number in plans and normalised instructions: 2, 1.5, -0.75, 1.39."""
+    text = f"{round(float(value), MAX_DECIMALS):.{MAX_DECIMALS}f}".rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def step_text(skill: str, target_speed: float | None = None, duration_s: float | None = None) -> str:
+    if skill == UNKNOWN:
+        return UNKNOWN
+    speed = NULL if target_speed is None else format_number(target_speed)
+    duration = NULL if duration_s is None else format_number(duration_s)
+    return f"{skill} {speed} {duration}"
+
+
+def plan_text(steps: list[tuple]) -> str:
+    """``[("target_speed", -1.5, 3), ("jump", None, None)]`` -> ``"target_speed -1.5 3 ; jump - -"``."""
+    return STEP_SEPARATOR.join(step_text(*step) for step in steps)
+
+
+# --- syntax: used both to parse and, on prefixes, to constrain decoding -------------------------
+_NUMBER = re.compile(rf"-?\d{{1,{MAX_INT_DIGITS}}}(\.\d{{1,{MAX_DECIMALS}}})?")
+_NUMBER_PREFIX = re.compile(rf"-?(\d{{1,{MAX_INT_DIGITS}}}(\.\d{{0,{MAX_DECIMALS}}})?)?")
+_STEP_WORDS = tuple(SKILLS) + (UNKNOWN,)
+
+
+def _field_kind(position: int, first_word: str) -> str:
+    """What the word at ``position`` of a step must be: skill, number, or the separator."""
+    if position == 0:
+        return "skill"
+    if first_word == UNKNOWN or position >= 3:
+        return "separator"
+    return "number"
+
+
+def is_plan_prefix(text: str) -> bool:
+    """Could ``text`` still grow into a syntactically valid plan? (Constrained decoding asks this.)"""
+    words = text.split(" ")
+    steps, position, first = 1, 0, ""
+    for i, word in enumerate(words):
+        last = i == len(words) - 1
+        kind = _field_kind(position, first)
+        if kind == "skill":
+            ok = any(w.startswith(word) for w in _STEP_WORDS) if last else word in _STEP_WORDS
+            first = word
+        elif kind == "number":
+            ok = bool(_NUMBER_PREFIX.fullmatch(word)) if last else (word == NULL or bool(_NUMBER.fullmatch(word)))
+        else:
+            ok = word in ("", ";") if last else word == ";"
+            if ok and not last:
+                steps += 1
+                if steps > MAX_PLAN_STEPS:
+                    return False
+        if not ok:
+            return False
+        position = 0 if kind == "separator" and not last else position + 1
+    return True
+
+
+def is_complete_plan(text: str) -> bool:
+    """Is ``text`` a whole plan (every step complete), so that decoding may stop here?"""
+    steps = text.split(STEP_SEPARATOR)
+    if not text or len(steps) > MAX_PLAN_STEPS:
+        return False
+    for step in steps:
+        words = step.split(" ")
+        if words == [UNKNOWN]:
+            continue
+        if len(words) != 3 or words[0] not in SKILLS:
+            return False
+        if not all(w == NULL or _NUMBER.fullmatch(w) for w in words[1:]):
+            return False
+    return True
+
+
+# --- semantics ----------------------------------------------------------------------------------
+def _number(word: str, what: str, step_no: int) -> float | None:
+    if word == NULL:
+        return None
+    if not _NUMBER.fullmatch(word):
+        raise PlanError(f"step {step_no}: {what} {word!r} is not a number (expected e.g. 1.5, -2 or '-')")
+    return float(word)
+
+
+def parse_plan(text: str) -> list[PlanStep]:
+    """Parse and validate a plan text against the skill table; raises :class:`PlanError`."""
+    text = text.strip()
+    if not text:
+        raise PlanError("the translator produced an empty plan")
+    raw_steps = [s.strip() for s in text.split(";")]
+    if len(raw_steps) > MAX_PLAN_STEPS:
+        raise PlanError(f"the plan has {len(raw_steps)} steps; at most {MAX_PLAN_STEPS} are allowed")
+    known = ", ".join(SKILLS)
+    if all(s == UNKNOWN for s in raw_steps):
+        raise PlanError(f"the instruction asks for nothing the skills cover; known skills: {known}")
+    steps = []
+    for no, raw in enumerate(raw_steps, 1):
+        words = raw.split()
+        if words == [UNKNOWN]:
+            raise PlanError(f"step {no} of the instruction asks for something no skill covers; known skills: {known}")
+        if not words or words[0] not in SKILLS:
+            name = words[0] if words else ""
+            raise PlanError(f"step {no}: unknown skill {name!r}; known skills: {known}")
+        if len(words) != 3:
+            raise PlanError(f"step {no}: {raw!r} is malformed; expected 'SKILL SPEED DURATION' with '-' for not given")
+        skill, speed, duration = words[0], _number(words[1], "speed", no), _number(words[2], "duration", no)
+        if SKILLS[skill].has_goal:
+            low, high = TARGET_SPEED_RANGE
+            if speed is None:
+                raise PlanError(f"step {no}: {skill} needs a target speed in m/s within [{low:g}, {high:g}]")
+            if not (math.isfinite(speed) and low <= speed <= high):
+                raise PlanError(f"step {no}: target speed {speed:g} m/s is outside the valid range [{low:g}, {high:g}] m/s")
+        elif speed is not None:
+            raise PlanError(f"step {no}: {skill} takes no target speed (only target_speed does)")
+        if duration is None:
+            duration = DEFAULT_DURATION_S
+        elif not (0 < duration <= MAX_DURATION_S):
+            raise PlanError(f"step {no}: duration {duration:g} s is outside (0, {MAX_DURATION_S:g}] s")
+        steps.append(PlanStep(skill, speed, float(duration)))
+    return steps
+
+
+def plan_result(text: str) -> dict[str, Any]:
+    """The JSON answer of the translate CLI for one model output text."""
+    try:
+        return {"plan": [step.to_json() for step in parse_plan(text)]}
+    except PlanError as exc:
+        return {"plan": [], "error": str(exc)}

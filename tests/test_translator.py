@@ -1,0 +1,422 @@
+"""The instruction translator: plan parsing and validation, the normaliser, the dataset generator,
+the translate CLI contract, fine-tuning resume, and the committed translator's accuracy."""
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from helpers import REPO_ROOT
+from helpers.checkpoints import ChecksumError
+from helpers.instructions import (PARAPHRASE_POOL, TRAIN_POOL, DatasetConfig, build_dataset, pool_templates,
+                                  template_text)
+from helpers.normalise import normalise, split_steps
+from helpers.plans import (DEFAULT_DURATION_S, MAX_PLAN_STEPS, PlanError, is_complete_plan, is_plan_prefix,
+                           parse_plan, plan_result)
+from helpers.skills import SKILLS
+
+TRANSLATOR = REPO_ROOT / "pretrained" / "translator"
+PARAPHRASE_SAMPLE_FLOOR = 0.65  # set from the committed card, rounded down (200 examples: sampling noise ~0.03)
+SMALL = DatasetConfig(n_train=400, n_val=40, n_test=40, n_paraphrase=60)
+
+
+# --- plans: parsing and validation ---------------------------------------------------------------
+def test_valid_plan_parses_with_default_duration():
+    steps = parse_plan("target_speed -1.5 3 ; jump - -")
+    assert [s.to_json() for s in steps] == [
+        {"skill": "target_speed", "target_speed": -1.5, "duration_s": 3.0},
+        {"skill": "jump", "target_speed": None, "duration_s": DEFAULT_DURATION_S},
+    ]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("fly - -", "unknown skill 'fly'"),
+    ("target_speed 5 -", "outside the valid range"),
+    ("target_speed -3.5 2", "outside the valid range"),
+    ("target_speed - 2", "needs a target speed"),
+    ("jump 2 -", "takes no target speed"),
+    ("jump - 0", "duration 0 s is outside"),
+    ("walk - 900", "duration 900 s is outside"),
+    ("jump - abc", "is not a number"),
+    ("jump - 1 2", "malformed"),
+    ("unknown", "nothing the skills cover"),
+    ("run_forward - - ; unknown", "step 2 of the instruction asks for something no skill covers"),
+    ("", "empty plan"),
+    ("asdf qwer zxcv", "unknown skill 'asdf'"),
+    (" ; ".join(["jump - -"] * (MAX_PLAN_STEPS + 1)), "at most"),
+])
+def test_invalid_plans_become_error_json(text, message):
+    with pytest.raises(PlanError, match=re.escape(message)):
+        parse_plan(text)
+    result = plan_result(text)
+    assert result["plan"] == [] and message in result["error"]
+
+
+def test_error_for_unknown_skill_lists_the_known_ones():
+    error = plan_result("swim - -")["error"]
+    for name in SKILLS:
+        assert name in error
+
+
+def test_grammar_prefixes():
+    plan = "target_speed -1.5 3 ; jump - - ; front_flip - 2.5"
+    assert is_complete_plan(plan) and is_complete_plan("unknown")
+    for i in range(len(plan) + 1):
+        assert is_plan_prefix(plan[:i]), plan[:i]
+    for bad in ["fly", "jump x", "jump - - jump", "target_speed 1..", "jump - -  ;", "unknown -"]:
+        assert not is_plan_prefix(bad), bad
+    assert not is_complete_plan("jump - ") and not is_complete_plan("jump - - ;")
+
+
+# --- the normaliser --------------------------------------------------------------------------
+@pytest.mark.parametrize("raw, expected", [
+    ("Run backwards at two and a half metres per second for half a minute!", "run backwards at 2.5 m/s for 30 seconds!"),
+    ("run at 7.2 km/h", "run at 2 m/s"),
+    ("go at ten kilometres an hour for a minute and a half", "go at 2.78 m/s for 90 seconds"),
+    ("jump for 2 mins", "jump for 120 seconds"),
+    ("move at minus one point five m/s", "move at -1.5 m/s"),
+    ("a 3-second sprint", "a 3 seconds sprint"),
+    ("sprint for 3s then hop for 2.50 secs", "sprint for 3 seconds then hop for 2.5 seconds"),
+])
+def test_normaliser(raw, expected):
+    assert normalise(raw) == expected
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("jump, lasting ten seconds", "jump, for 10 seconds"),
+    ("hop over a period of 2 minutes", "hop for 120 seconds"),
+    ("run with a duration of 4 s", "run for 4 seconds"),
+    ("flip throughout the next 3 seconds", "flip for 3 seconds"),
+    ("walk and keep it up for 5 seconds", "walk for 5 seconds"),
+    ("walk, and carry on for 5 seconds", "walk for 5 seconds"),
+    ("spend 6 seconds on this: jump", "for 6 seconds: jump"),
+    ("jump for about 2 seconds", "jump for 2 seconds"),
+    ("jump 3 seconds later", "jump 3 seconds later"),  # no duration attached: left alone
+])
+def test_normaliser_attaches_every_duration_the_same_way(raw, expected):
+    assert normalise(raw) == expected
+
+
+@pytest.mark.parametrize("text, clauses", [
+    ("run forward, then jump", ["run forward", "jump"]),
+    ("first jump for 2 seconds, after that walk, and finally stand up", ["jump for 2 seconds", "walk", "stand up"]),
+    ("jump; flip; walk", ["jump", "flip", "walk"]),
+    ("jump followed by a flip", ["jump", "a flip"]),
+    ("jump. afterwards, flip. lastly, walk", ["jump", "flip", "walk"]),
+    ("jump, subsequently flip", ["jump", "flip"]),
+    ("jump after you flip", ["flip", "jump"]),  # the order of events, not of words
+    ("once you have flipped, jump", ["flipped", "jump"]),
+    ("before you jump, flip", ["flip", "jump"]),
+    ("jump, but first flip", ["flip", "jump"]),
+    ("flip before you jump", ["flip", "jump"]),
+    ("walk, and when you're done, stand still", ["walk", "stand still"]),
+    # no connector, no split: "and", commas, fillers and durations stay with their clause
+    ("jump up and down", ["jump up and down"]),
+    ("run forward for the next 5 seconds", ["run forward for the next 5 seconds"]),
+    ("walk as soon as you can", ["walk as soon as you can"]),
+    ("jump when you are ready", ["jump when you are ready"]),
+    ("run forward nose first, then stop", ["run forward nose first", "stop"]),
+])
+def test_split_steps_orders_clauses_by_time(text, clauses):
+    assert split_steps(text) == clauses
+
+
+def test_split_steps_never_loses_text():
+    for text in ["", "then", "first", "and then"]:
+        assert isinstance(split_steps(text), list)
+    assert split_steps("hello") == ["hello"]
+
+
+# --- the dataset generator -------------------------------------------------------------------
+def test_dataset_is_deterministic_and_seeded():
+    a, b = build_dataset(SMALL), build_dataset(SMALL)
+    assert a == b
+    c = build_dataset(DatasetConfig(**{**SMALL.__dict__, "seed": 1}))
+    assert [e.instruction for e in a["train"]] != [e.instruction for e in c["train"]]
+    assert {k: len(v) for k, v in a.items()} == {"train": 400, "val": 40, "test": 40, "paraphrase": 60}
+
+
+def test_paraphrase_wording_is_disjoint_from_training_templates():
+    train_keys, para_keys = pool_templates(TRAIN_POOL), pool_templates(PARAPHRASE_POOL)
+    train_texts = {template_text(k) for k in train_keys}
+    para_texts = {template_text(k) for k in para_keys}
+    assert not train_texts & para_texts, sorted(train_texts & para_texts)[:5]
+    data = build_dataset(SMALL)
+    for example in data["paraphrase"]:
+        assert set(example.templates) <= para_keys, example
+    for split in ("train", "val", "test"):
+        for example in data[split]:
+            assert set(example.templates) <= train_keys, example
+    seen = {e.normalised for e in data["train"]}
+    for split in ("val", "test", "paraphrase"):
+        assert not seen & {e.normalised for e in data[split]}, split
+
+
+def test_paraphrase_only_words_never_occur_in_training_templates():
+    from helpers.instructions import PARAPHRASE_ONLY_WORDS
+
+    train_words = {w for key in pool_templates(TRAIN_POOL) for w in re.findall(r"[a-z]+", template_text(key))}
+    para_words = {w for key in pool_templates(PARAPHRASE_POOL) for w in re.findall(r"[a-z]+", template_text(key))}
+    assert PARAPHRASE_ONLY_WORDS <= para_words, PARAPHRASE_ONLY_WORDS - para_words
+    assert not PARAPHRASE_ONLY_WORDS & train_words, PARAPHRASE_ONLY_WORDS & train_words
+
+
+def test_every_example_is_labelled_consistently():
+    data = build_dataset(SMALL)
+    kinds = set()
+    for example in [e for split in data.values() for e in split]:
+        kinds.add(example.kind)
+        assert is_complete_plan(example.plan), example
+        # every number the plan holds is written in the text the model reads (it copies, never computes)
+        for word in example.plan.replace(";", " ").split():
+            still = any(":stand_still:" in t for t in example.templates)  # "stop" is target_speed 0
+            if re.fullmatch(r"-?\d+(\.\d+)?", word) and not (still and word == "0"):
+                assert re.search(rf"(?<![\d.]){re.escape(word.lstrip('-'))}(?![\d.])", example.normalised), example
+        if example.kind in ("refusal", "gibberish"):
+            assert example.plan == "unknown"
+    assert {"single", "sequence", "refusal", "noun"} <= kinds
+
+
+# --- fine-tuning: offline default, resume, the gpt2-medium error ------------------------------
+def test_finetune_resumes_from_its_checkpoint(tmp_path):
+    from helpers.finetune_gpt2 import FinetuneConfig, train
+
+    common = dict(encoder="none", n_layer=1, n_embd=32, n_head=2, vocab_size=300, batch_size=8, n_train=200,
+                  n_val=20, n_test=10, n_paraphrase=10, eval_every=2, eval_examples=4, checkpoint_every=2,
+                  threads=1, out=str(tmp_path / "run"), warmup=2)
+    _, first = train(FinetuneConfig(steps=2, **common))
+    assert first["step"] == 2 and (tmp_path / "run" / "checkpoint" / "trainable.safetensors").exists()
+    _, second = train(FinetuneConfig(steps=4, **common))
+    assert second["step"] == 4
+    assert [h["step"] for h in second["history"] if "val_loss" in h] == [2, 4]
+    with pytest.raises(SystemExit, match="other settings"):
+        train(FinetuneConfig(steps=6, **{**common, "lr": 0.1}))
+
+
+def test_lora_on_a_local_pretrained_model_trains_exports_and_reloads(tmp_path):
+    """The gpt2-medium path (pretrained LM, text prompt, LoRA, export) on a tiny GPT-2 saved locally."""
+    from helpers.finetune_gpt2 import FinetuneConfig, train
+    from helpers.translate import load_translator, translate_batch
+    from helpers.translator_model import scratch_lm, train_tokenizer
+
+    base = tmp_path / "tiny-gpt2"
+    tokenizer = train_tokenizer([e.normalised + " " + e.plan for e in build_dataset(SMALL)["train"]], 400)
+    scratch_lm(len(tokenizer), 1, 32, 2, 128, 0.0, tokenizer.eos_token_id).save_pretrained(base)
+    tokenizer.save_pretrained(base)
+    model, state = train(FinetuneConfig(model=str(base), encoder="none", lora=True, lora_rank=4, steps=3, batch_size=4,
+                                        n_train=100, n_val=8, n_test=8, n_paraphrase=8, eval_every=3, eval_examples=4,
+                                        warmup=1, threads=1, out=str(tmp_path / "run"), export=str(tmp_path / "export")))
+    trained = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert trained and all("lora_" in n for n in trained)  # only the adapters learn
+    card = json.loads((tmp_path / "export" / "card.json").read_text())
+    assert card["model"]["lora"] and card["training"]["steps_done"] == 3 and "evaluation" in card
+    assert (tmp_path / "export" / "adapter_model.safetensors").exists()
+    answer = translate_batch(load_translator(tmp_path / "export"), ["jump"])[0]
+    assert set(answer) <= {"plan", "error"}  # an untrained model may say anything; the answer is still valid JSON
+
+
+def test_export_writes_a_complete_verified_folder_atomically(tmp_path, monkeypatch):
+    """The export stages everything (weights, card, manifest), verifies it, then swaps it in; a
+    failure leaves the previous export untouched and no staging folder behind."""
+    import helpers.finetune_gpt2 as ft
+    from helpers.checkpoints import MANIFEST, read_manifest
+
+    cfg = ft.FinetuneConfig(encoder="none", n_layer=1, n_embd=32, n_head=2, vocab_size=300, batch_size=4, steps=2,
+                            n_train=60, n_val=6, n_test=6, n_paraphrase=6, eval_every=2, eval_examples=4, warmup=1,
+                            threads=1, out=str(tmp_path / "run"), export=str(tmp_path / "translator"))
+    model, state = ft.train(cfg)
+    out = tmp_path / "translator"
+    files = {p.name for p in out.iterdir()}
+    assert {"card.json", MANIFEST, "model.safetensors", "translator.json", "training_log.csv"} <= files
+    assert set(read_manifest(out)) == files - {MANIFEST}  # the card is covered by the manifest too
+    card = json.loads((out / "card.json").read_text())
+    assert card["training"]["steps_done"] == 2 and card["command"].startswith("python -m helpers.finetune_gpt2")
+    assert set(card["evaluation"]) == {"val", "test", "paraphrase"}
+    assert "accuracy_by_kind" in card["evaluation"]["test"] and card["throughput"]["instructions_per_s"] > 0
+    ft.verify_export(out)
+    (out / "stray.txt").write_text("not in the manifest")
+    with pytest.raises(ChecksumError, match="stray.txt"):
+        ft.verify_export(out)
+    (out / "stray.txt").unlink()
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def broken_card(*args, **kwargs):
+        raise RuntimeError("evaluation failed")
+
+    monkeypatch.setattr(ft, "make_card", broken_card)
+    with pytest.raises(RuntimeError, match="evaluation failed"):
+        ft.export(cfg, model, ft.build_dataset(cfg.data_config()), state)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run", "translator"]  # no staging folder left
+
+
+def test_gpt2_medium_offline_gives_a_clear_error(monkeypatch):
+    from helpers.translator_model import PretrainedModelUnavailable, load_pretrained_lm
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    try:
+        load_pretrained_lm("gpt2-medium")
+    except PretrainedModelUnavailable as exc:
+        assert "gpt2-medium" in str(exc) and "--model scratch" in str(exc)
+    else:
+        pytest.skip("gpt2-medium is in this machine's Hugging Face cache")
+
+
+def test_gpt2_medium_estimate_is_consistent():
+    from helpers.finetune_gpt2 import estimate_finetune_budget
+
+    est = estimate_finetune_budget()
+    assert 354e6 < est["parameters"] < 356e6  # gpt2-medium: 354.8M with tied embeddings
+    assert est["lora"]["total_gb"] < est["full_finetune"]["total_gb"]
+    assert est["fits_12gb"]["lora"]
+
+
+def test_whatever_the_model_writes_the_answer_is_a_valid_plan_or_an_error():
+    """Model text is parsed and validated, never executed: a model that writes anything at all."""
+    from helpers.translate import translate_batch
+
+    class AnythingModel:
+        outputs = ["__import__('os').system('echo hacked')", "target_speed 9 -", "jump - - ; fly - -", "", "walk - -",
+                   "run_forward 2 -", "jump - -1", "unknown", "jump - - ; unknown"]
+
+        def generate(self, texts):
+            return self.outputs[:len(texts)]
+
+    answers = translate_batch(AnythingModel(), ["x"] * len(AnythingModel.outputs))
+    assert [bool(a["plan"]) for a in answers] == [False, False, False, False, True, False, False, False, False]
+    for answer in answers:
+        assert set(answer) == ({"plan"} if answer["plan"] else {"plan", "error"}) and json.dumps(answer)
+        for step in answer["plan"]:
+            assert step["skill"] in SKILLS and 0 < step["duration_s"] <= 300
+
+
+def test_no_eval_or_exec_in_translator_code():
+    for name in ("plans", "normalise", "translate", "translator_model", "finetune_gpt2", "instructions"):
+        source = (REPO_ROOT / "helpers" / f"{name}.py").read_text()
+        assert not re.search(r"(?<![.\w])(eval|exec)\(", source), name
+
+
+# --- the committed translator -------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def translator():
+    from helpers.translate import load_translator
+
+    return load_translator(TRANSLATOR)
+
+
+def test_committed_translator_is_accurate_on_a_sample(translator):
+    from helpers.translate import split_report
+
+    data = build_dataset(DatasetConfig())  # the card's splits
+    test = split_report(translator, data["test"][:200])
+    paraphrase = split_report(translator, data["paraphrase"][:200])
+    assert test["accuracy"] >= 0.95, [r for r in test["rows"] if not r["correct"]][:5]
+    # the issue asks for 0.90 on paraphrases, which the committed translator does not reach (see its
+    # card, per kind); this floor, below its measured accuracy, guards against regressions
+    assert paraphrase["accuracy"] >= PARAPHRASE_SAMPLE_FLOOR, [r for r in paraphrase["rows"] if not r["correct"]][:5]
+    assert test["refusal_rate"] >= 0.9 and paraphrase["refusal_rate"] >= 0.9  # target 1.0: not met, see the card
+
+
+def test_committed_translator_semantics(translator):
+    from helpers.translate import translate_batch
+
+    answers = translate_batch(translator, [
+        "run forward at 2 m/s", "run backwards at 1.5 m/s", "sprint forward", "jump for 3 seconds",
+        "make me a sandwich", "fly to the moon", "run at 18 km/h", "",
+    ])
+    assert answers[0]["plan"] == [{"skill": "target_speed", "target_speed": 2.0, "duration_s": DEFAULT_DURATION_S}]
+    assert answers[1]["plan"] == [{"skill": "target_speed", "target_speed": -1.5, "duration_s": DEFAULT_DURATION_S}]
+    assert answers[2]["plan"] == [{"skill": "run_forward", "target_speed": None, "duration_s": DEFAULT_DURATION_S}]
+    assert answers[3]["plan"] == [{"skill": "jump", "target_speed": None, "duration_s": 3.0}]
+    for refused in answers[4:]:  # out of scope; 18 km/h = 5 m/s is out of range; empty
+        assert refused["plan"] == [] and refused["error"]
+
+
+# Written by hand for this test, from neither template pool: how people might actually phrase things.
+UNSEEN = {
+    "Please make the cheetah run as fast as it can": "run_forward - -",
+    "go in reverse, fast!": "run_backward - -",
+    "I want to see a front flip": "front_flip - -",
+    "do a backflip": "unknown",
+    "tell me about the weather": "unknown",
+    "cook pasta": "unknown",
+    "hop up and down for 4 seconds": "jump - 4",
+    "jump for three seconds then run forward": "jump - 3 ; run_forward - -",
+    "move at 5 km/h": "target_speed 1.39 -",
+    "go backwards at 3.6 km/h for 10 s": "target_speed -1 10",
+    "walk forward for 20 seconds": "walk - 20",
+    "stand up and then walk": "stand_up - - ; walk - -",
+    "can the humanoid get off the floor?": "stand_up - -",
+    "jog at 1 metre per second for half a minute": "target_speed 1 30",
+    "run at negative two meters per second": "target_speed -2 -",
+    "stay still for 5 seconds then sprint": "target_speed 0 5 ; run_forward - -",
+    "Could you flip forward and then leap?": "front_flip - - ; jump - -",
+    "leap for 2 s, flip for 3 s, then run backwards at 2 m/s for 4 s": "jump - 2 ; front_flip - 3 ; target_speed -2 4",
+    "move backward at 2.5 metres per second for 12 seconds": "target_speed -2.5 12",
+    "back up as quickly as possible for 6 seconds": "run_backward - 6",
+    "perform a somersault": "front_flip - -",
+    "run forward then fly": "run_forward - - ; unknown",
+    "Sprint ahead for 8 seconds and then hop": "run_forward - 8 ; jump - -",
+    "recover from the fall and stand": "stand_up - -",
+}
+
+
+def test_committed_translator_on_unseen_phrasings(translator):
+    predicted = translator.generate([normalise(text) for text in UNSEEN])
+    misses = [(text, want, got) for (text, want), got in zip(UNSEEN.items(), predicted) if want != got]
+    assert len(misses) <= 2, misses
+
+
+def test_tampered_translator_is_refused(tmp_path):
+    from helpers.translator_model import PlanTranslator
+
+    copy = tmp_path / "translator"
+    shutil.copytree(TRANSLATOR, copy)
+    spec = copy / "translator.json"
+    spec.write_text(spec.read_text() + " ")
+    with pytest.raises(ChecksumError, match="does not match"):
+        PlanTranslator.load(copy)
+
+
+# --- the CLI contract ---------------------------------------------------------------------------
+def _cli(*args):
+    proc = subprocess.run([sys.executable, "-m", "helpers.translate", *args, "--threads", "1"], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+
+
+def test_cli_single_instruction():
+    lines = _cli("please run backwards at 1.5 m/s for 3 seconds, then do a front flip", "--json")
+    assert lines == [{"plan": [{"skill": "target_speed", "target_speed": -1.5, "duration_s": 3.0},
+                               {"skill": "front_flip", "target_speed": None, "duration_s": DEFAULT_DURATION_S}]}]
+
+
+def test_cli_file(tmp_path: Path):
+    f = tmp_path / "instructions.jsonl"
+    f.write_text("\n".join([json.dumps("stand up"), json.dumps("swim across the pool"), "42",
+                            json.dumps("run forward at 9 m/s"), "", json.dumps("walk for half a minute"),
+                            json.dumps("run forward at 2 m/s for 3 seconds, then do a front flip"), "not json"]) + "\n")
+    lines = _cli("--file", str(f))  # JSON lines are the default output; --json is accepted too
+    assert len(lines) == 7  # the blank line is skipped
+    assert lines[0] == {"plan": [{"skill": "stand_up", "target_speed": None, "duration_s": DEFAULT_DURATION_S}]}
+    assert lines[1]["plan"] == [] and "known skills" in lines[1]["error"]
+    assert lines[2]["plan"] == [] and "not a string" in lines[2]["error"]
+    assert lines[3]["plan"] == [] and "outside the valid range" in lines[3]["error"]
+    assert lines[4] == {"plan": [{"skill": "walk", "target_speed": None, "duration_s": 30.0}]}
+    assert lines[5] == {"plan": [{"skill": "target_speed", "target_speed": 2.0, "duration_s": 3.0},
+                                 {"skill": "front_flip", "target_speed": None, "duration_s": DEFAULT_DURATION_S}]}
+    assert lines[6]["plan"] == [] and "line 8" in lines[6]["error"] and "not JSON" in lines[6]["error"]
+
+
+def test_cli_errors_are_clear(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "helpers.translate", "--file", str(tmp_path / "missing.jsonl")],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "no such file" in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "helpers.translate", "jump", "--model", str(tmp_path)],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0 and "not a saved translator" in proc.stderr
