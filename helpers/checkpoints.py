@@ -7,6 +7,7 @@ and only after their sha256 matches the ``MANIFEST.sha256`` written beside them.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import os
@@ -62,6 +63,16 @@ def atomic_save(path: Path, save_fn) -> None:
     tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
     save_fn(tmp)
     os.replace(tmp, path)
+
+
+def append_csv_row(path: Path, row: dict[str, Any]) -> None:
+    """Append one row to a CSV log, writing the header when the file is new."""
+    new = not Path(path).exists()
+    with open(path, "a", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(row))
+        if new:
+            w.writeheader()
+        w.writerow(row)
 
 
 def write_manifest(directory: Path, files: Iterable[str] | None = None) -> dict[str, str]:

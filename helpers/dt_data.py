@@ -156,13 +156,7 @@ def build_flat(root: Path | str, dataset_ids: Sequence[str], out: Path | str) ->
                                  "datasets of different bodies need padding (a later notebook's generalist does that)")
             episodes.append((k, name, n))
             totals += n
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    mm = np.lib.format.open_memmap
-    obs = mm(tmp / "observations.npy", mode="w+", dtype=np.float32, shape=(totals, obs_dim))
-    act = mm(tmp / "actions.npy", mode="w+", dtype=np.float32, shape=(totals, act_dim))
-    rew = mm(tmp / "rewards.npy", mode="w+", dtype=np.float32, shape=(totals,))
+    tmp, obs, act, rew = _new_flat_arrays(out, totals, obs_dim, act_dim)
     n_eps = len(episodes)
     starts, lengths = np.zeros(n_eps, np.int64), np.zeros(n_eps, np.int64)
     ep_returns, source = np.zeros(n_eps, np.float64), np.zeros(n_eps, np.int16)
@@ -224,6 +218,18 @@ def open_flat(path: Path | str, mmap: bool = True) -> FlatData:
     return FlatData(**arrays, meta=meta, path=path)
 
 
+def _new_flat_arrays(out: Path, n_steps: int, obs_dim: int, act_dim: int):
+    """A fresh temporary folder beside ``out`` with writable memory-mapped observation/action/reward arrays."""
+    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    mm = np.lib.format.open_memmap
+    obs = mm(tmp / "observations.npy", mode="w+", dtype=np.float32, shape=(n_steps, obs_dim))
+    act = mm(tmp / "actions.npy", mode="w+", dtype=np.float32, shape=(n_steps, act_dim))
+    rew = mm(tmp / "rewards.npy", mode="w+", dtype=np.float32, shape=(n_steps,))
+    return tmp, obs, act, rew
+
+
 def flat_dataset(root: Path | str, dataset_ids: Sequence[str] | str, cache_dir: Path | str | None = None,
                  mmap: bool = True) -> FlatData:
     """The flat arrays of ``dataset_ids`` under the Minari ``root``, built on first use and then reused."""
@@ -248,13 +254,7 @@ def synthetic_flat(out: Path | str, n_steps: int, obs_dim: int = 17, act_dim: in
             return data
         shutil.rmtree(out)
     rng = np.random.default_rng(seed)
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    mm = np.lib.format.open_memmap
-    obs = mm(tmp / "observations.npy", mode="w+", dtype=np.float32, shape=(n_steps, obs_dim))
-    act = mm(tmp / "actions.npy", mode="w+", dtype=np.float32, shape=(n_steps, act_dim))
-    rew = mm(tmp / "rewards.npy", mode="w+", dtype=np.float32, shape=(n_steps,))
+    tmp, obs, act, rew = _new_flat_arrays(out, n_steps, obs_dim, act_dim)
     for i in range(0, n_steps, chunk):  # bounded memory however large n_steps is
         j = min(i + chunk, n_steps)
         obs[i:j] = rng.standard_normal((j - i, obs_dim), dtype=np.float32)

@@ -11,7 +11,6 @@ opens it only after checking the manifest.
 
 from __future__ import annotations
 
-import csv
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -23,8 +22,8 @@ import numpy as np
 import torch
 from stable_baselines3.common.callbacks import BaseCallback
 
-from .checkpoints import (PRETRAINED_DIR, RUNS_DIR, atomic_save, atomic_write_json, load_npz, save_npz,
-                          verify_file, write_manifest)
+from .checkpoints import (PRETRAINED_DIR, RUNS_DIR, append_csv_row, atomic_save, atomic_write_json, load_npz,
+                          save_npz, verify_file, write_manifest)
 from .skills import Skill, get_skill, make_env
 
 
@@ -313,13 +312,7 @@ class ExpertTrainer:
                "eval_mean_return": res["mean_return"], "eval_std_return": res["std_return"],
                "eval_mean_episode_length": res["mean_episode_length"],
                self.skill.metric: res["metrics"][self.skill.metric]}
-        path = self.run_dir / "progress.csv"
-        new = not path.exists()
-        with open(path, "a", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(row))
-            if new:
-                w.writeheader()
-            w.writerow(row)
+        append_csv_row(self.run_dir / "progress.csv", row)
         if self.verbose or self.progress_bar:
             print(f"[{self.skill.name}] {env_steps:>9,d} steps  eval return {res['mean_return']:9.1f}  "
                   f"{self.skill.metric} {res['metrics'][self.skill.metric]:.3f}", flush=True)

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from . import REPO_ROOT
-from .checkpoints import atomic_save, atomic_write_json, write_manifest
+from .checkpoints import append_csv_row, atomic_save, atomic_write_json, write_manifest
 from .dt import DecisionTransformer, DTConfig, action_loss, save_model, spread_loss
 from .dt_data import WindowSampler, flat_dataset
 
@@ -198,14 +198,6 @@ def param_digest(model: torch.nn.Module) -> str:
 # Training
 # --------------------------------------------------------------------------------------------------
 
-def _append_csv(path: Path, row: dict[str, Any]) -> None:
-    new = not path.exists()
-    with open(path, "a", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(row))
-        if new:
-            w.writeheader()
-        w.writerow(row)
-
 
 def _truncate_csv(path: Path, last_step: int) -> None:
     """Drop the rows of a log with ``step > last_step`` (written after the checkpoint we resume from)."""
@@ -350,7 +342,7 @@ def train(cfg: TrainConfig, out: Path | str, progress: bool = True, threads: int
             row = {"step": step, "loss": loss_sum / loss_n, "lr": cfg.lr_at(step - 1),
                    "samples_per_s": samples_since / (now - t_last), "train_seconds": round(state["train_seconds"], 2)}
             if main:
-                _append_csv(out / "progress.csv", row)
+                append_csv_row(out / "progress.csv", row)
                 if writer is not None:
                     writer.add_scalar("train/loss", row["loss"], step)
                     writer.add_scalar("train/lr", row["lr"], step)
@@ -362,7 +354,7 @@ def train(cfg: TrainConfig, out: Path | str, progress: bool = True, threads: int
             # at the best return in the data, and at 40% of it: does asking for less give less?
             res = evaluate_dt(model, data.meta, cfg, target_return, cfg.eval_episodes, EVAL_SEED)
             low = evaluate_dt(model, data.meta, cfg, 0.4 * target_return, cfg.eval_episodes, EVAL_SEED)
-            _append_csv(out / "eval.csv", {"step": step, "target_return": target_return,
+            append_csv_row(out / "eval.csv", {"step": step, "target_return": target_return,
                                            "mean_return": res["mean_return"], "std_return": res["std_return"],
                                            "low_target_return": 0.4 * target_return,
                                            "low_mean_return": low["mean_return"], "low_std_return": low["std_return"],
