@@ -65,6 +65,20 @@ def atomic_save(path: Path, save_fn) -> None:
     os.replace(tmp, path)
 
 
+def replace_directory(new: Path, target: Path, old: Path) -> None:
+    """Swap a fully written folder ``new`` in as ``target``: target -> old, new -> target, old removed.
+
+    A reader sees the previous folder or the complete new one; a kill between the two renames
+    leaves the previous one at ``old``."""
+    import shutil
+
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        target.rename(old)
+    new.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
 def append_csv_row(path: Path, row: dict[str, Any]) -> None:
     """Append one row to a CSV log, writing the header when the file is new."""
     new = not Path(path).exists()

@@ -22,7 +22,6 @@ import argparse
 import csv
 import dataclasses
 import json
-import math
 import shlex
 import shutil
 import time
@@ -33,9 +32,10 @@ import numpy as np
 import torch
 
 from . import REPO_ROOT
-from .checkpoints import MANIFEST, atomic_write_json, write_manifest
+from .checkpoints import MANIFEST, atomic_write_json, replace_directory, write_manifest
 from .instructions import SPLITS, DatasetConfig, build_dataset
 from .profiles import machine_info
+from .schedules import warmup_cosine_lr
 from .translator_model import (PlanTranslator, PretrainedModelUnavailable, SentenceEncoder, TranslatorSpec,
                                load_pretrained_lm, scratch_lm, train_tokenizer)
 
@@ -139,10 +139,7 @@ def build_translator(cfg: FinetuneConfig, train_examples: list, device: torch.de
 
 
 def lr_at(step: int, cfg: FinetuneConfig) -> float:
-    if step < cfg.warmup:
-        return cfg.lr * (step + 1) / cfg.warmup
-    progress = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
-    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+    return warmup_cosine_lr(step, cfg.lr, cfg.warmup, cfg.steps, cfg.min_lr_ratio)
 
 
 # --- checkpoints: a folder swapped in atomically (new -> current, current -> old) ---------------
@@ -158,11 +155,7 @@ def save_checkpoint(run_dir: Path, model: PlanTranslator, optimizer, scaler, sta
                new / "optimizer.pt")
     model.tokenizer.save_pretrained(new / "tokenizer")
     (new / "state.json").write_text(json.dumps(state))
-    shutil.rmtree(old, ignore_errors=True)
-    if current.exists():
-        current.rename(old)
-    new.rename(current)
-    shutil.rmtree(old, ignore_errors=True)
+    replace_directory(new, current, old)
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
@@ -410,11 +403,7 @@ def export(cfg: FinetuneConfig, model: PlanTranslator, data: dict, state: dict, 
         atomic_write_json(stage / "card.json", card)
         write_manifest(stage)
         verify_export(stage)
-        shutil.rmtree(old, ignore_errors=True)
-        if out.exists():
-            out.rename(old)
-        stage.rename(out)
-        shutil.rmtree(old, ignore_errors=True)
+        replace_directory(stage, out, old)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise

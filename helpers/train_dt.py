@@ -24,7 +24,6 @@ import contextlib
 import csv
 import hashlib
 import json
-import math
 import os
 import shlex
 import sys
@@ -40,6 +39,7 @@ from . import REPO_ROOT
 from .checkpoints import append_csv_row, atomic_save, atomic_write_json, write_manifest
 from .dt import DecisionTransformer, DTConfig, action_loss, save_model, spread_loss
 from .dt_data import WindowSampler, flat_dataset
+from .schedules import warmup_cosine_lr
 
 QUALITY_MIX = ("expert", "medium", "random")
 EVAL_SEED = 5000  # evaluations during training; the card's held-out evaluation uses CARD_SEED
@@ -92,10 +92,7 @@ class TrainConfig:
 
     def lr_at(self, step: int) -> float:
         """Linear warmup, then cosine decay to ``lr * min_lr_ratio`` at the last step."""
-        if step < self.warmup:
-            return self.lr * (step + 1) / self.warmup
-        progress = min(1.0, (step - self.warmup) / max(1, self.steps - self.warmup))
-        return self.lr * (self.min_lr_ratio + (1 - self.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+        return warmup_cosine_lr(step, self.lr, self.warmup, self.steps, self.min_lr_ratio)
 
 
 # --------------------------------------------------------------------------------------------------
