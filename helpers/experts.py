@@ -23,7 +23,7 @@ import torch
 from stable_baselines3.common.callbacks import BaseCallback
 
 from .checkpoints import (PRETRAINED_DIR, RUNS_DIR, append_csv_row, atomic_save, atomic_write_json, load_npz,
-                          save_npz, verify_file, write_manifest)
+                          replace_directory, save_npz, verify_file, write_manifest)
 from .skills import Skill, get_skill, make_env
 
 
@@ -299,9 +299,27 @@ class ExpertTrainer:
             save_replay_buffer(self.model.replay_buffer, self.run_dir / "replay_buffer.npz")
             files.append("replay_buffer.npz")
         write_manifest(self.run_dir, files)
+        if row is not None and row["eval_mean_return"] > self.state.get("best", {}).get("eval_mean_return", -np.inf):
+            self._keep_best(row, files)
         atomic_write_json(self.run_dir / "state.json", self.state)
         self._t0 = time.time()  # checkpoint and evaluation time are not training time
         return row
+
+    def _keep_best(self, row: dict[str, Any], files: list[str]) -> None:
+        """Copy this checkpoint's policy to ``best/``: off-policy curves on the humanoid swing by
+        thousands between evaluations, and the policy to publish is the best one, not the last."""
+        import shutil
+
+        staging = self.run_dir / "best.staging"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+        kept = [f for f in files if f != "replay_buffer.npz"]
+        for name in kept:
+            shutil.copy2(self.run_dir / name, staging / name)
+        atomic_write_json(staging / "state.json", {**self.state, "best": row})
+        write_manifest(staging, kept + ["state.json"])
+        replace_directory(staging, self.run_dir / "best", self.run_dir / "best.old")
+        self.state["best"] = row
 
     def evaluate_now(self, env_steps: int) -> dict[str, Any]:
         from .evaluate import evaluate_policy
@@ -445,8 +463,9 @@ def load_run_policy(run_dir: Path, skill: str) -> ExpertPolicy:
 
 
 def publish_expert(skill: str, run_dir: Path, command: str, eval_episodes: int = 10,
-                   eval_seed: int = 1000, hardware: str | None = None) -> dict[str, Any]:
-    """Copy a run's final checkpoint to ``pretrained/<skill>/`` and write its evaluated card."""
+                   eval_seed: int = 1000, hardware: str | None = None, checkpoint: str = "last") -> dict[str, Any]:
+    """Copy a run's last checkpoint (or, with ``checkpoint="best"``, the one with the best
+    training-time evaluation) to ``pretrained/<skill>/`` and write its card, evaluated on held-out seeds."""
     import shutil
 
     from .evaluate import evaluate_policy
@@ -454,6 +473,15 @@ def publish_expert(skill: str, run_dir: Path, command: str, eval_episodes: int =
 
     s = get_skill(skill)
     run_dir = Path(run_dir)
+    if checkpoint not in ("last", "best"):
+        raise ValueError(f"checkpoint must be 'last' or 'best', not {checkpoint!r}")
+    curve = run_dir / "progress.csv"
+    if checkpoint == "best":
+        if not (run_dir / "best" / "state.json").exists():
+            raise FileNotFoundError(f"{run_dir / 'best'} does not exist: this run has kept no best checkpoint yet "
+                                    "(it is written at the first evaluation after training resumes)")
+        run_dir = run_dir / "best"
+        verify_file(run_dir / "state.json")
     state = json.loads((run_dir / "state.json").read_text())
     out = expert_dir(s.name)
     out.mkdir(parents=True, exist_ok=True)
@@ -463,8 +491,8 @@ def publish_expert(skill: str, run_dir: Path, command: str, eval_episodes: int =
     if state["config"]["normalize_obs"]:
         shutil.copy2(run_dir / "normalize.npz", out / "normalize.npz")
         files.append("normalize.npz")
-    if (run_dir / "progress.csv").exists():
-        shutil.copy2(run_dir / "progress.csv", out / "progress.csv")
+    if curve.exists():
+        shutil.copy2(curve, out / "progress.csv")
         files.append("progress.csv")
     card = {
         "skill": s.name,
@@ -478,8 +506,10 @@ def publish_expert(skill: str, run_dir: Path, command: str, eval_episodes: int =
         "n_envs": state["config"]["n_envs"],
         "normalize_obs": state["config"]["normalize_obs"],
         "training_seed": state["seed"],
-        "env_steps": state["env_steps"],
-        "wall_clock_s": round(state["wall_clock_s"], 1),
+        "env_steps": state["best"]["env_steps"] if checkpoint == "best" else state["env_steps"],
+        "wall_clock_s": round(state["best"]["wall_clock_s"] if checkpoint == "best" else state["wall_clock_s"], 1),
+        "checkpoint": ({"kind": "best", "selected_by": f"training-time evaluation ({state['config']['eval_episodes']} episodes, seeds 10000+)",
+                        "training_eval": state["best"]} if checkpoint == "best" else {"kind": "last"}),
         "hardware": hardware or machine_info(),
         "command": command,
     }

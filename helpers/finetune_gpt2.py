@@ -33,7 +33,7 @@ import torch
 
 from . import REPO_ROOT
 from .checkpoints import MANIFEST, atomic_write_json, replace_directory, write_manifest
-from .instructions import SPLITS, DatasetConfig, build_dataset
+from .instructions import SPLITS, DatasetConfig, build_dataset, generator_fingerprint
 from .profiles import machine_info
 from .schedules import warmup_cosine_lr
 from .translator_model import (PlanTranslator, PretrainedModelUnavailable, SentenceEncoder, TranslatorSpec,
@@ -93,7 +93,7 @@ class FinetuneConfig:
         """The settings a resumed run must share with the checkpoint it resumes."""
         skip = {"steps", "eval_every", "eval_examples", "checkpoint_every", "threads", "device", "out", "export",
                 "throughput_threads"}
-        return {k: v for k, v in asdict(self).items() if k not in skip}
+        return {k: v for k, v in asdict(self).items() if k not in skip} | {"dataset": generator_fingerprint()}
 
 
 def resolve_device(name: str) -> torch.device:
@@ -234,6 +234,20 @@ def training_units(model: PlanTranslator, examples) -> tuple[list[Unit], int]:
     return units, skipped
 
 
+def run_dir_of(cfg: FinetuneConfig) -> Path:
+    run_dir = Path(cfg.out)
+    return run_dir if run_dir.is_absolute() else REPO_ROOT / run_dir
+
+
+def settings_changed(cfg: FinetuneConfig) -> dict:
+    """``{setting: (saved, now)}`` where the run in ``cfg.out`` was started with other settings or data."""
+    config_file = run_dir_of(cfg) / "config.json"
+    if not config_file.exists():
+        return {}
+    before, now = json.loads(config_file.read_text()), cfg.training_keys()
+    return {k: (before.get(k), v) for k, v in now.items() if before.get(k) != v}
+
+
 def train(cfg: FinetuneConfig) -> tuple[PlanTranslator, dict]:
     """Train (or resume) per ``cfg``; returns the model and the run state (step, wall clock, history).
     Exports when ``cfg.export`` is set."""
@@ -243,18 +257,13 @@ def train(cfg: FinetuneConfig) -> tuple[PlanTranslator, dict]:
     torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
     amp_dtype = resolve_precision(cfg.precision, device)
-    run_dir = Path(cfg.out)
-    if not run_dir.is_absolute():
-        run_dir = REPO_ROOT / run_dir
+    run_dir = run_dir_of(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
     config_file = run_dir / "config.json"
-    resume = latest_checkpoint(run_dir)
-    if resume and config_file.exists():
-        before = json.loads(config_file.read_text())
-        if before != cfg.training_keys():
-            diff = {k: (before.get(k), v) for k, v in cfg.training_keys().items() if before.get(k) != v}
-            raise SystemExit(f"{run_dir} holds a run with other settings {diff} (was, now); "
-                             "use another --out or delete the folder to start over")
+    diff, resume = settings_changed(cfg), latest_checkpoint(run_dir)
+    if diff and resume:
+        raise SystemExit(f"{run_dir} holds a run with other settings {diff} (was, now; 'dataset' is the "
+                         "instruction generator's fingerprint); use another --out or delete the folder to start over")
     atomic_write_json(config_file, cfg.training_keys())
 
     data = build_dataset(cfg.data_config())

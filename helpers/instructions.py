@@ -558,6 +558,15 @@ def generate(pool: Pool, pool_name: str, n: int, config: DatasetConfig, stream: 
     return out
 
 
+def generator_fingerprint() -> str:
+    """A short hash of all the wording the generator draws from. Training runs record it, so a run
+    is never resumed (or compared) on a dataset whose pools were edited since it started."""
+    import hashlib
+
+    wording = (TRAIN_POOL, PARAPHRASE_POOL, SPEED_SPELLINGS, DURATION_SPELLINGS, FILLERS, SKILL_WEIGHTS)
+    return hashlib.sha256(repr(wording).encode()).hexdigest()[:16]
+
+
 def build_dataset(config: DatasetConfig = DatasetConfig()) -> dict[str, list[Example]]:
     """Train, validation, test (train templates, new fills) and paraphrase (other templates) splits."""
     train = generate(TRAIN_POOL, "train", config.n_train, config, "train")

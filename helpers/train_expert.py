@@ -3,6 +3,7 @@
     python -m helpers.train_expert --skill run_forward --steps 1000000 --seed 0
     python -m helpers.train_expert --skill walk --stop-at 200000      # one sitting; rerun to continue
     python -m helpers.train_expert --skill run_forward --publish       # copy to pretrained/ with a card
+    python -m helpers.train_expert --skill walk --publish --checkpoint best   # the best-evaluated checkpoint
 
 Killed at any moment, the same command resumes from the last checkpoint (every ``eval_every`` steps).
 """
@@ -29,6 +30,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--algo", default=None, help="override the skill's algorithm (sac | tqc | crossq; humanoid comparison)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (1: leave cores to other jobs)")
     p.add_argument("--publish", action="store_true", help="copy the run to pretrained/<skill>/ with a card")
+    p.add_argument("--checkpoint", choices=("last", "best"), default="last",
+                   help="what --publish copies: the last checkpoint or the best-evaluated one (kept in the run's best/)")
     p.add_argument("--eval-episodes", type=int, default=10)
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
@@ -42,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.publish:
         cmd = "python -m helpers.train_expert " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
         card = publish_expert(args.skill, run_dir, command=cmd.replace(" --publish", ""),
-                              eval_episodes=args.eval_episodes)
+                              eval_episodes=args.eval_episodes, checkpoint=args.checkpoint)
         ev = card["evaluation"]
         print(f"published pretrained/{args.skill}: return {ev['mean_return']:.1f} +- {ev['std_return']:.1f}, "
               f"{card['skill']} metrics {ev['metrics']}")

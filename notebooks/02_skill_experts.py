@@ -330,6 +330,13 @@ fig.tight_layout()
 media.save_figure(fig, out_dir / "humanoid_curves.png")
 plt.show()
 
+# %% [markdown]
+# Off-policy curves on the humanoid are not monotone: between two evaluations 25k steps apart the
+# walker's return can swing by thousands (a gait that works, then a critic update that breaks it).
+# The trainer therefore also keeps the best-evaluated checkpoint in the run's `best/` folder, and the
+# walker is published from it (`--publish --checkpoint best`). Its card then says which
+# checkpoint it is and re-evaluates it on held-out seeds, so the selection does not inflate the number.
+
 # %%
 rows = []
 for name, policy in humanoid_policies.items():

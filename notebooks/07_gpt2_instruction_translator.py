@@ -44,7 +44,8 @@ import torch
 from IPython.display import display
 
 from helpers import REPO_ROOT, media
-from helpers.finetune_gpt2 import FinetuneConfig, estimate_finetune_budget, evaluate_examples, measure_throughput, train
+from helpers.finetune_gpt2 import (FinetuneConfig, estimate_finetune_budget, evaluate_examples, measure_throughput,
+                                   settings_changed, train)
 from helpers.instructions import (PARAPHRASE_POOL, TRAIN_POOL, DatasetConfig, build_dataset, pool_templates,
                                   template_text)
 from helpers.normalise import normalise, split_steps
@@ -192,11 +193,15 @@ demo_cfg = FinetuneConfig(model=budget["demo_model"], encoder="none", lora=budge
 if PROFILE == "smoke":
     demo_cfg.n_layer, demo_cfg.n_embd, demo_cfg.n_head, demo_cfg.warmup = 2, 64, 2, 10
     shutil.rmtree(REPO_ROOT / demo_cfg.out, ignore_errors=True)  # CI: always the same tiny run
+elif settings_changed(demo_cfg):  # a run left by an earlier version (other settings or instruction data)
+    shutil.rmtree(REPO_ROOT / demo_cfg.out, ignore_errors=True)
 try:
     demo_model, demo_state = train(demo_cfg)
 except PretrainedModelUnavailable as exc:
     print(f"{exc}\n-> falling back to a GPT-2 trained from scratch")
     demo_cfg.model, demo_cfg.lora, demo_cfg.lr, demo_cfg.out = "scratch", False, 2e-3, "runs/translator/notebook-fallback"
+    if settings_changed(demo_cfg):
+        shutil.rmtree(REPO_ROOT / demo_cfg.out, ignore_errors=True)
     demo_model, demo_state = train(demo_cfg)
 demo_data = build_dataset(demo_cfg.data_config())
 demo_eval = {split: evaluate_examples(demo_model, demo_data[split])["accuracy"] for split in ("test", "paraphrase")}

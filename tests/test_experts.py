@@ -65,3 +65,31 @@ def test_tampered_expert_is_refused(tmp_path, monkeypatch):
 def test_missing_expert_says_how_to_make_one(tmp_path):
     with pytest.raises(FileNotFoundError, match="python -m helpers.train_expert --skill walk"):
         load_expert("walk", tmp_path / "nowhere")
+
+
+def test_training_keeps_the_best_evaluated_checkpoint_and_publishes_it(tmp_path, monkeypatch):
+    from helpers import experts
+    from helpers.experts import ExpertConfig, ExpertTrainer, publish_expert
+
+    monkeypatch.setattr(checkpoints, "RUNS_DIR", tmp_path / "runs")
+    monkeypatch.setattr(checkpoints, "PRETRAINED_DIR", tmp_path / "pretrained")
+    monkeypatch.setattr(experts, "PRETRAINED_DIR", tmp_path / "pretrained")
+    config = ExpertConfig(algo="ppo", total_steps=256, hyperparams=dict(n_steps=64, batch_size=64, n_epochs=1),
+                          eval_every=64, eval_episodes=1)
+    run = tmp_path / "runs" / "run_forward" / "tiny"
+    trainer = ExpertTrainer("run_forward", seed=0, config=config, run_dir=run, tensorboard=False, progress_bar=False)
+    trainer.train(256)
+    curve = [float(line.split(",")[2]) for line in (run / "progress.csv").read_text().splitlines()[1:]]
+    state = json.loads((run / "state.json").read_text())
+    assert len(curve) == 4 and state["best"]["eval_mean_return"] == pytest.approx(max(curve))
+    best_state = json.loads((run / "best" / "state.json").read_text())
+    assert best_state["best"]["env_steps"] == state["best"]["env_steps"]
+    card = publish_expert("run_forward", run, command="test", eval_episodes=1, checkpoint="best")
+    assert card["checkpoint"]["kind"] == "best" and card["env_steps"] == state["best"]["env_steps"]
+    assert (tmp_path / "pretrained" / "run_forward" / "progress.csv").read_text() == (run / "progress.csv").read_text()
+    with open(run / "best" / "model.zip", "ab") as f:  # the best copy is checksummed like any checkpoint
+        f.write(b"\0")
+    with pytest.raises(ChecksumError):
+        publish_expert("run_forward", run, command="test", eval_episodes=1, checkpoint="best")
+    with pytest.raises(ValueError, match="'last' or 'best'"):
+        publish_expert("run_forward", run, command="test", checkpoint="final")

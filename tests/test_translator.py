@@ -182,8 +182,8 @@ def test_every_example_is_labelled_consistently():
 
 
 # --- fine-tuning: offline default, resume, the gpt2-medium error ------------------------------
-def test_finetune_resumes_from_its_checkpoint(tmp_path):
-    from helpers.finetune_gpt2 import FinetuneConfig, train
+def test_finetune_resumes_from_its_checkpoint(tmp_path, monkeypatch):
+    from helpers.finetune_gpt2 import FinetuneConfig, settings_changed, train
 
     common = dict(encoder="none", n_layer=1, n_embd=32, n_head=2, vocab_size=300, batch_size=8, n_train=200,
                   n_val=20, n_test=10, n_paraphrase=10, eval_every=2, eval_examples=4, checkpoint_every=2,
@@ -195,6 +195,11 @@ def test_finetune_resumes_from_its_checkpoint(tmp_path):
     assert [h["step"] for h in second["history"] if "val_loss" in h] == [2, 4]
     with pytest.raises(SystemExit, match="other settings"):
         train(FinetuneConfig(steps=6, **{**common, "lr": 0.1}))
+    # the same settings on instruction data generated from edited pools: not a resume either
+    monkeypatch.setattr("helpers.finetune_gpt2.generator_fingerprint", lambda: "edited-pools")
+    assert set(settings_changed(FinetuneConfig(steps=6, **common))) == {"dataset"}
+    with pytest.raises(SystemExit, match="dataset"):
+        train(FinetuneConfig(steps=6, **common))
 
 
 def test_lora_on_a_local_pretrained_model_trains_exports_and_reloads(tmp_path):
