@@ -65,12 +65,12 @@ def check_01_ppo_from_scratch(res):
 def check_07_gpt2_instruction_translator(res):
     # the committed translator, re-measured on a sample of each split (the whole splits in the cpu profile)
     tr, card = res["translator"], res["card"]
-    assert tr["test"]["accuracy"] >= 0.95, tr
+    assert tr["test"]["accuracy"] >= 0.92, tr  # 100 examples in smoke: 0.968 +- 0.018 (one s.d.), a loose band
     assert tr["paraphrase"]["accuracy"] >= PARAPHRASE_FLOOR - 0.08, tr  # a sample: a loose band
-    assert tr["test"]["refusal_rate"] >= 0.97, tr  # the target is 1.0; the card has 0.985 (test), 0.939 (paraphrase)
+    assert tr["test"]["refusal_rate"] >= 0.97, tr  # the target is 1.0; the card has 0.982 (test), 0.954 (paraphrase)
     assert res["refusals"]["refused"] == res["refusals"]["n"], res["refusals"]
     # the card: the issue's targets are test >= 0.97 and paraphrase >= 0.90; the committed translator
-    # measures 0.9685 and 0.732 (its card, per kind): these floors guard against regressions
+    # measures 0.968 and 0.742 (its card, per kind): these floors guard against regressions
     assert card["accuracy"]["test"] >= 0.965, card
     assert card["accuracy"]["paraphrase"] >= PARAPHRASE_FLOOR, card
     assert card["throughput_per_s"] >= 20 and res["throughput_per_s"] >= 20, (card, res["throughput_per_s"])
@@ -85,7 +85,7 @@ def check_07_gpt2_instruction_translator(res):
     assert 354e6 < est["parameters"] < 356e6 and est["lora"]["total_gb"] < est["full_finetune"]["total_gb"]
 
 
-# The committed translator's exact-plan accuracy on the paraphrase split (0.732 in its card), rounded down:
+# The committed translator's exact-plan accuracy on the paraphrase split (0.742 in its card), rounded down:
 # the issue asks for 0.90, which it does not reach; this guards against regressions.
 PARAPHRASE_FLOOR = 0.70
 
