@@ -506,8 +506,8 @@ def publish_expert(skill: str, run_dir: Path, command: str, eval_episodes: int =
         "n_envs": state["config"]["n_envs"],
         "normalize_obs": state["config"]["normalize_obs"],
         "training_seed": state["seed"],
-        "env_steps": state["best"]["env_steps"] if checkpoint == "best" else state["env_steps"],
-        "wall_clock_s": round(state["best"]["wall_clock_s"] if checkpoint == "best" else state["wall_clock_s"], 1),
+        "env_steps": state["env_steps"],  # best/state.json is the run's state at that checkpoint
+        "wall_clock_s": round(state["wall_clock_s"], 1),
         "checkpoint": ({"kind": "best", "selected_by": f"training-time evaluation ({state['config']['eval_episodes']} episodes, seeds 10000+)",
                         "training_eval": state["best"]} if checkpoint == "best" else {"kind": "last"}),
         "hardware": hardware or machine_info(),
