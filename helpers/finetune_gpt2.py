@@ -467,7 +467,8 @@ def make_card(cfg: FinetuneConfig, saved: PlanTranslator, directory: Path, data:
             "weights_dtype": "float16 (loaded as float32)",
             "pipeline": "helpers.normalise.normalise (numbers, units, connectors) -> split_clauses (one model "
                         "call per clause) -> greedy decoding constrained to the plan grammar "
-                        "(helpers.plans.is_plan_prefix) -> helpers.plans.parse_plan validation",
+                        "(helpers.plans.is_plan_prefix) and to numbers the instruction states "
+                        "(helpers.plans.copies_numbers) -> helpers.plans.parse_plan validation",
         },
         "data": {"generator": "helpers.instructions.build_dataset", "generator_seed": cfg.data_seed,
                  "sizes": {split: len(data[split]) for split in SPLITS},

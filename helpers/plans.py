@@ -115,6 +115,33 @@ def is_plan_prefix(text: str) -> bool:
     return True
 
 
+_ANY_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
+def instruction_numbers(normalised: str) -> frozenset[str]:
+    """The numbers a plan for ``normalised`` may contain, unsigned: those the instruction states
+    (as written and in canonical form) and 0 ("stop"). Every plan in the generated data obeys this;
+    decoding enforces it so that the model copies numbers whole ("599", never "59") and invents none."""
+    found = _ANY_NUMBER.findall(normalised)
+    return frozenset(found) | {format_number(float(n)) for n in found} | {"0"}
+
+
+def copies_numbers(text: str, allowed: frozenset[str], complete: bool = False) -> bool:
+    """Is every number in plan text ``text`` one of ``allowed`` (ignoring sign)? The last word may be a
+    number still being written, and then only has to start one of them, unless ``complete``."""
+    words = text.split(" ")
+    for i, word in enumerate(words):
+        digits = word.lstrip("-")
+        if not digits or not digits[0].isdigit():
+            continue  # a skill, "-" (not given), ";" or nothing yet
+        if i == len(words) - 1 and not complete:
+            if not any(n.startswith(digits) for n in allowed):
+                return False
+        elif digits not in allowed:
+            return False
+    return True
+
+
 def is_complete_plan(text: str) -> bool:
     """Is ``text`` a whole plan (every step complete), so that decoding may stop here?"""
     steps = text.split(STEP_SEPARATOR)

