@@ -31,16 +31,17 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
     },
     "07_gpt2_instruction_translator": {
         # eval_examples: per split (None: whole splits); demo_*: the fine-tuning run the notebook does
-        # itself (smoke: a tiny one; cpu: a text-only GPT-2 from scratch; gpu: GPT-2 Medium with LoRA)
+        # itself (smoke: a tiny one; cpu: a text-only GPT-2 from scratch; gpu: GPT-2 Medium with LoRA);
+        # probe_reference: training instructions the encoder probe looks neighbours up in
         "smoke": {"eval_examples": 100, "throughput_examples": 128, "demo_model": "scratch", "demo_lora": False,
                   "demo_steps": 40, "demo_n_train": 1000, "demo_batch_size": 32, "demo_eval_examples": 50,
-                  "demo_lr": 3e-3, "demo_eval_every": 20},
+                  "demo_lr": 3e-3, "demo_eval_every": 20, "probe_reference": 500},
         "cpu": {"eval_examples": None, "throughput_examples": 512, "demo_model": "scratch", "demo_lora": False,
                 "demo_steps": 400, "demo_n_train": 30_000, "demo_batch_size": 64, "demo_eval_examples": 500,
-                "demo_lr": 2e-3, "demo_eval_every": 100},
+                "demo_lr": 2e-3, "demo_eval_every": 100, "probe_reference": 8000},
         "gpu": {"eval_examples": None, "throughput_examples": 512, "demo_model": "gpt2-medium", "demo_lora": True,
                 "demo_steps": 2000, "demo_n_train": 30_000, "demo_batch_size": 16, "demo_eval_examples": 2000,
-                "demo_lr": 2e-4, "demo_eval_every": 250},
+                "demo_lr": 2e-4, "demo_eval_every": 250, "probe_reference": 8000},
     },
     "01_ppo_from_scratch": {
         # cheetah_steps per run (rounded up to whole 4096-step rollouts); every seed runs both

@@ -187,6 +187,7 @@ class PlanTranslator(nn.Module):
         self.eos_id = tokenizer.convert_tokens_to_ids(tokenizer.eos_token)
         self._token_texts: list[str] | None = None
         self.prefix_dropout = 0.0  # training only: share of word pieces (never numbers) hidden from the LM
+        self.copy_numbers = True  # decoding writes only numbers the instruction states (False: the ablation)
 
     @property
     def device(self) -> torch.device:
@@ -250,19 +251,21 @@ class PlanTranslator(nn.Module):
         return self._token_texts
 
     def _choose(self, candidates: list[int], generated: str, constrained: bool,
-                allowed: frozenset[str] = frozenset()) -> tuple[int, str]:
+                allowed: frozenset[str] | None = None) -> tuple[int, str]:
         """The best candidate token that keeps ``generated`` a valid plan prefix whose numbers are all
-        in ``allowed`` (see :func:`helpers.plans.instruction_numbers`), or the end token."""
+        in ``allowed`` (see :func:`helpers.plans.instruction_numbers`; None: any number), or the end token."""
         texts = self.token_texts()
         for token in candidates:
             if not constrained:
                 return token, generated + ("" if token == self.eos_id else texts[token])
             if token == self.eos_id:
-                if is_complete_plan(generated.strip()) and copies_numbers(generated.strip(), allowed, complete=True):
+                if is_complete_plan(generated.strip()) and (
+                        allowed is None or copies_numbers(generated.strip(), allowed, complete=True)):
                     return token, generated
                 continue
             text = generated + texts[token]
-            if text.startswith(" ") and is_plan_prefix(text[1:]) and copies_numbers(text[1:], allowed):
+            numbers_ok = allowed is None or copies_numbers(text[1:], allowed)
+            if text.startswith(" ") and is_plan_prefix(text[1:]) and numbers_ok:
                 return token, text
         return self.eos_id, generated  # nothing valid among the candidates: stop; validation reports it
 
@@ -298,7 +301,7 @@ class PlanTranslator(nn.Module):
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         out = self.lm(inputs_embeds=embeds, attention_mask=mask, position_ids=positions, use_cache=True)
         generated, done = [""] * len(normalised), [False] * len(normalised)
-        allowed = [instruction_numbers(t) for t in normalised]
+        allowed = [instruction_numbers(t) if self.copy_numbers else None for t in normalised]
         for _ in range(self.spec.max_plan_tokens):
             top = out.logits[:, -1].float().topk(min(candidates, out.logits.shape[-1]), dim=-1).indices.tolist()
             next_ids = []

@@ -347,8 +347,13 @@ def test_committed_translator_semantics(translator):
         "run forward at 2 m/s", "run backwards at 1.5 m/s", "sprint forward", "jump for 3 seconds",
         "make me a sandwich", "fly to the moon", "run at 18 km/h", "",
     ])
-    # a long number is copied whole (before decoding checked numbers, it wrote "run_backward - 59")
+    # a long number is copied whole; left free to write any number, this model drops a digit
     assert translator.generate(["command: scurry back, for 599 seconds"]) == ["run_backward - 599"]
+    translator.copy_numbers = False
+    try:
+        assert translator.generate(["command: scurry back, for 599 seconds"]) == ["run_backward - 59"]
+    finally:
+        translator.copy_numbers = True
     assert answers[0]["plan"] == [{"skill": "target_speed", "target_speed": 2.0, "duration_s": DEFAULT_DURATION_S}]
     assert answers[1]["plan"] == [{"skill": "target_speed", "target_speed": -1.5, "duration_s": DEFAULT_DURATION_S}]
     assert answers[2]["plan"] == [{"skill": "run_forward", "target_speed": None, "duration_s": DEFAULT_DURATION_S}]
@@ -441,3 +446,27 @@ def test_cli_errors_are_clear(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "helpers.translate", "jump", "--model", str(tmp_path)],
                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0 and "not a saved translator" in proc.stderr
+
+
+# --- the encoder probe (notebook 07's "decoder or encoder?") ------------------------------------
+def test_encoder_probe_finds_skills_far_better_than_the_majority_skill():
+    from collections import Counter
+
+    from helpers.encoder_probe import ProbeConfig, one_step, plan_skill, probe
+
+    data = build_dataset(DatasetConfig(n_train=2000, n_val=10, n_test=300, n_paraphrase=300))
+    result = probe(ProbeConfig(n_reference=400, n_eval=120), data=data)
+    for split, r in result["splits"].items():
+        skills = [plan_skill(e.plan) for e in one_step(data[split])[:120]]
+        majority = Counter(skills).most_common(1)[0][1] / len(skills)
+        assert r["n"] == len(skills) and 0 <= r["skill_accuracy"] <= 1
+        assert r["skill_accuracy"] > majority + 0.2, (split, r["skill_accuracy"], majority)
+
+
+def test_encoder_probe_rejects_a_folder_that_is_not_a_model(tmp_path):
+    from helpers.encoder_probe import main
+
+    with pytest.raises(SystemExit):
+        main(["--encoder", str(tmp_path)])
+    with pytest.raises(SystemExit):
+        main(["--k", "0"])
