@@ -44,7 +44,8 @@ def main(argv: list[str] | None = None) -> None:
         trainer.train(args.steps or EXPERT_CONFIGS[args.skill].total_steps, stop_at=args.stop_at)
     if args.publish:
         cmd = "python -m helpers.train_expert " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
-        card = publish_expert(args.skill, run_dir, command=cmd.replace(" --publish", ""),
+        # the whole command: on a fresh machine it trains, then publishes; here it only publishes
+        card = publish_expert(args.skill, run_dir, command=cmd,
                               eval_episodes=args.eval_episodes, checkpoint=args.checkpoint)
         ev = card["evaluation"]
         print(f"published pretrained/{args.skill}: return {ev['mean_return']:.1f} +- {ev['std_return']:.1f}, "
