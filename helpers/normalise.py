@@ -152,10 +152,14 @@ _CONNECTOR = re.compile(  # A <connector> B: A happens first
     rf"when {_THAT_DONE}|once {_THAT_DONE}|after {_THAT_DONE})\b"
 )
 _LISTED = re.compile(r"\s*[,;.!]+\s*(?:and\s+)?(?:next|second(?:ly)?|third(?:ly)?|fourth(?:ly)?|fifth(?:ly)?)\b")
+# spoken fillers and discourse markers: no step of their own ("right then, X", "so lastly, X")
+_FILLER = (r"(?:um+|uh+|erm|er|hmm+|like|actually|basically|well|so|ok|okay|alright|all right|right|now|anyway|"
+           r"really|you know|i guess|i think|i mean|maybe|perhaps|please|yes|yeah|oh)")
+_FILLER_ONLY = re.compile(rf"^(?:{_FILLER}\b[\s,;:.!?-]*)+$")
 _LEADING = re.compile(  # connector words left at the start of a clause, and the openers of the first one
     r"^(?:[\s,;:.!-]+|(?:and|then|next|first(?: of all)?|firstly|to (?:begin|start)(?: (?:with|off))?|initially|"
     r"lastly|finally|afterwards?|after (?:that|this)|straight after|right after|immediately|right away|"
-    r"straight away)\b|(?:this|that|it)\s*:)+")
+    rf"straight away)\b|(?:this|that|it)\s*:|{_FILLER}\s*[,;:.!-])+")
 _TRAILING = re.compile(r"(?:[\s,;:-]+|\b(?:and|then))+$")
 _NOT_A_STEP = r"(?!(?:can|could|may|might|want|wish|like|please|are ready|'re ready|feel like)\b)"
 _REORDER = [  # (pattern, order of its groups in time)
@@ -196,4 +200,4 @@ def split_steps(normalised: str) -> list[str]:
             part = _clean(part)
             if part:
                 clauses += _reorder(part)
-    return clauses or [text]
+    return [c for c in clauses if not _FILLER_ONLY.match(c)] or [text]

@@ -132,6 +132,12 @@ def test_normaliser_attaches_every_duration_the_same_way(raw, expected):
     ("walk as soon as you can", ["walk as soon as you can"]),
     ("jump when you are ready", ["jump when you are ready"]),
     ("run forward nose first, then stop", ["run forward nose first", "stop"]),
+    # a clause of nothing but fillers is no step; a filler opening a clause does not hide its connector
+    ("right then, stand up", ["stand up"]),
+    ("jump; so lastly, walk", ["jump", "walk"]),
+    ("run back; actually and then walk", ["run back", "walk"]),
+    ("alright, once you flip, jump", ["flip", "jump"]),
+    ("move like a crab", ["move like a crab"]),
 ])
 def test_split_steps_orders_clauses_by_time(text, clauses):
     assert split_steps(text) == clauses
@@ -141,6 +147,7 @@ def test_split_steps_never_loses_text():
     for text in ["", "then", "first", "and then"]:
         assert isinstance(split_steps(text), list)
     assert split_steps("hello") == ["hello"]
+    assert split_steps("ok") == ["ok"]  # all fillers: the model reads it (and refuses it)
 
 
 # --- the dataset generator -------------------------------------------------------------------
