@@ -462,10 +462,24 @@ def load_run_policy(run_dir: Path, skill: str) -> ExpertPolicy:
     return ExpertPolicy(model, norm, get_skill(skill))
 
 
+def _read_curve(path: Path) -> list[dict[str, str]]:
+    import csv
+
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        raise ValueError(f"{path} has no evaluation rows yet")
+    return rows
+
+
 def publish_expert(skill: str, run_dir: Path, command: str, eval_episodes: int = 10,
-                   eval_seed: int = 1000, hardware: str | None = None, checkpoint: str = "last") -> dict[str, Any]:
+                   eval_seed: int = 1000, hardware: str | None = None, checkpoint: str = "last",
+                   comparisons: dict[str, Path] | None = None) -> dict[str, Any]:
     """Copy a run's last checkpoint (or, with ``checkpoint="best"``, the one with the best
-    training-time evaluation) to ``pretrained/<skill>/`` and write its card, evaluated on held-out seeds."""
+    training-time evaluation) to ``pretrained/<skill>/`` and write its card, evaluated on held-out seeds.
+
+    ``comparisons`` ({algorithm: run folder}) adds those runs' learning curves as ``progress_<algo>.csv``:
+    the measured curves behind the choice of algorithm, published next to the expert they justify."""
     import shutil
 
     from .evaluate import evaluate_policy
@@ -476,6 +490,10 @@ def publish_expert(skill: str, run_dir: Path, command: str, eval_episodes: int =
     if checkpoint not in ("last", "best"):
         raise ValueError(f"checkpoint must be 'last' or 'best', not {checkpoint!r}")
     curve = run_dir / "progress.csv"
+    for algo, other in (comparisons or {}).items():  # checked before anything is copied
+        if not (Path(other) / "progress.csv").exists():
+            raise FileNotFoundError(f"no learning curve at {Path(other) / 'progress.csv'}: train the {algo} run first "
+                                    f"(python -m helpers.train_expert --skill {s.name} --algo {algo} --stop-at N)")
     if checkpoint == "best":
         if not (run_dir / "best" / "state.json").exists():
             raise FileNotFoundError(f"{run_dir / 'best'} does not exist: this run has kept no best checkpoint yet "
@@ -494,6 +512,17 @@ def publish_expert(skill: str, run_dir: Path, command: str, eval_episodes: int =
     if curve.exists():
         shutil.copy2(curve, out / "progress.csv")
         files.append("progress.csv")
+    for stale in out.glob("progress_*.csv"):  # curves of an earlier publication, not asked for now
+        stale.unlink()
+    compared = {}
+    for algo, other in (comparisons or {}).items():
+        other_curve = Path(other) / "progress.csv"
+        rows = _read_curve(other_curve)
+        shutil.copy2(other_curve, out / f"progress_{algo}.csv")
+        files.append(f"progress_{algo}.csv")
+        compared[algo] = {"file": f"progress_{algo}.csv", "env_steps": int(rows[-1]["env_steps"]),
+                          "wall_clock_s": round(float(rows[-1]["wall_clock_s"]), 1),
+                          "best_eval_return": round(max(float(r["eval_mean_return"]) for r in rows), 1)}
     card = {
         "skill": s.name,
         "body": s.body,
@@ -512,6 +541,7 @@ def publish_expert(skill: str, run_dir: Path, command: str, eval_episodes: int =
                         "training_eval": state["best"]} if checkpoint == "best" else {"kind": "last"}),
         "hardware": hardware or machine_info(),
         "command": command,
+        **({"comparison_curves": compared} if compared else {}),
     }
     atomic_write_json(out / "card.json", card)  # evaluation is added below, from the published files
     write_manifest(out, files + ["card.json"])

@@ -4,6 +4,7 @@
     python -m helpers.train_expert --skill walk --stop-at 200000      # one sitting; rerun to continue
     python -m helpers.train_expert --skill run_forward --publish       # copy to pretrained/ with a card
     python -m helpers.train_expert --skill walk --publish --checkpoint best   # the best-evaluated checkpoint
+    python -m helpers.train_expert --skill walk --publish --checkpoint best --compare tqc   # + TQC's curve
 
 Killed at any moment, the same command resumes from the last checkpoint (every ``eval_every`` steps).
 """
@@ -32,6 +33,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--publish", action="store_true", help="copy the run to pretrained/<skill>/ with a card")
     p.add_argument("--checkpoint", choices=("last", "best"), default="last",
                    help="what --publish copies: the last checkpoint or the best-evaluated one (kept in the run's best/)")
+    p.add_argument("--compare", action="append", default=[], metavar="ALGO",
+                   help="with --publish: also publish the learning curve of the run trained with --algo ALGO "
+                        "(same seed), as progress_ALGO.csv; repeatable")
     p.add_argument("--eval-episodes", type=int, default=10)
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
@@ -45,8 +49,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.publish:
         cmd = "python -m helpers.train_expert " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
         # the whole command: on a fresh machine it trains, then publishes; here it only publishes
-        card = publish_expert(args.skill, run_dir, command=cmd,
-                              eval_episodes=args.eval_episodes, checkpoint=args.checkpoint)
+        comparisons = {algo: run_dir_for(args.skill, f"{algo}_seed{args.seed}", args.seed) for algo in args.compare}
+        card = publish_expert(args.skill, run_dir, command=cmd, eval_episodes=args.eval_episodes,
+                              checkpoint=args.checkpoint, comparisons=comparisons)
         ev = card["evaluation"]
         print(f"published pretrained/{args.skill}: return {ev['mean_return']:.1f} +- {ev['std_return']:.1f}, "
               f"{card['skill']} metrics {ev['metrics']}")

@@ -293,17 +293,19 @@ results["humanoid_algo_steps_per_s"] = algo_speed
 
 # %% [markdown]
 # Per step, SAC is the cheapest; TQC and CrossQ pay for their bigger critics. What matters is
-# return per CPU hour, so below we plot each algorithm's learning curve against wall-clock time where
-# we have measured it (`python -m helpers.train_expert --skill walk --algo tqc --stop-at N` writes
-# the same `progress.csv`).
+# return per CPU hour, so the walk gets two panels below: evaluation return against env steps and
+# against CPU hours, for SAC and for every algorithm whose curve we measured and published next to
+# the expert (`progress_<algo>.csv`, from `python -m helpers.train_expert --skill walk --algo tqc
+# --stop-at N`, published with `--compare tqc`). The hours are env steps divided by the speed just
+# measured: the runs' own wall clocks were taken over many sittings on a machine that was busy with
+# other work to different degrees, so they compare less fairly than a speed measured in one go.
 
 # %%
 HUMANOID = [name for name, s in SKILLS.items() if s.body == "humanoid"]
 ANCHORS = {"walk": [(6232, "RL-Zoo SAC @2M (full obs)"), (716, "CleanRL PPO @1M")],
            "stand_up": [(35_000, "lying still"), (120_000, "target")]}
-humanoid_policies = {}
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
-for ax, name in zip(axes, HUMANOID):
+humanoid_policies, humanoid_curves = {}, {}
+for name in HUMANOID:
     curve_files = sorted(expert_dir(name).glob("progress*.csv")) if expert_dir(name).exists() else []
     if train:
         run = RUNS_DIR / name / f"{PROFILE}_seed0"
@@ -313,22 +315,42 @@ for ax, name in zip(axes, HUMANOID):
         curve_files = [run / "progress.csv"]
     elif (expert_dir(name) / "card.json").exists():
         humanoid_policies[name] = load_expert(name)
-    for f in curve_files:
-        c = pd.read_csv(f)
-        label = f.stem.replace("progress_", "").replace("progress", EXPERT_CONFIGS[name].algo)
-        ax.plot(c["env_steps"] / 1e6, c["eval_mean_return"], label=label)
-    for value, text in ANCHORS[name]:
+    # progress.csv is the published algorithm's run; progress_<algo>.csv a measured alternative
+    humanoid_curves[name] = {f.stem.replace("progress_", "").replace("progress", EXPERT_CONFIGS[name].algo):
+                             pd.read_csv(f) for f in curve_files}
+
+panels = [(name, "steps") for name in HUMANOID]
+panels.insert(1, ("walk", "hours"))
+fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.2))
+for ax, (name, x) in zip(axes, panels):
+    for label, c in humanoid_curves[name].items():
+        if x == "steps":
+            ax.plot(c["env_steps"] / 1e6, c["eval_mean_return"], label=label)
+        elif label in algo_speed:
+            ax.plot(c["env_steps"] / algo_speed[label] / 3600, c["eval_mean_return"], label=label)
+    for value, text in ANCHORS[name] if x == "steps" else []:
         ax.axhline(value, ls="--", lw=1, c="gray")
         ax.text(0, value, text, fontsize=7, va="bottom")
-    ax.set_title(name)
-    ax.set_xlabel("env steps (M)")
+    ax.set_title(f"{name}: return per {'env step' if x == 'steps' else 'CPU hour'}")
+    ax.set_xlabel("env steps (M)" if x == "steps" else "CPU hours (one core, at the speed measured above)")
     ax.set_ylabel("evaluation return")
-    if not curve_files:
+    if not humanoid_curves[name]:
         ax.text(0.5, 0.5, "no published expert yet", transform=ax.transAxes, ha="center")
-    ax.legend(fontsize=7)
+    else:
+        ax.legend(fontsize=7)
 fig.tight_layout()
 media.save_figure(fig, out_dir / "humanoid_curves.png")
 plt.show()
+results["humanoid_curves"] = {  # the speed probe ran the walker, so CPU hours are estimated for walk only
+    name: {label: {"env_steps": int(c["env_steps"].iloc[-1]),
+                   "run_wall_clock_h": round(float(c["wall_clock_s"].iloc[-1]) / 3600, 2),
+                   **({"cpu_hours_at_measured_speed": round(float(c["env_steps"].iloc[-1]) / algo_speed[label] / 3600, 2)}
+                      if name == "walk" and label in algo_speed else {}),
+                   "best_eval_return": round(float(c["eval_mean_return"].max()), 1)}
+           for label, c in by_algo.items()}
+    for name, by_algo in humanoid_curves.items()}
+display(pd.DataFrame([{"skill": n, "algorithm": a, **v} for n, cs in results["humanoid_curves"].items()
+                      for a, v in cs.items()]).set_index(["skill", "algorithm"]))
 
 # %% [markdown]
 # Off-policy curves on the humanoid are not monotone: between two evaluations 25k steps apart the

@@ -87,6 +87,15 @@ def test_training_keeps_the_best_evaluated_checkpoint_and_publishes_it(tmp_path,
     card = publish_expert("run_forward", run, command="test", eval_episodes=1, checkpoint="best")
     assert card["checkpoint"]["kind"] == "best" and card["env_steps"] == state["best"]["env_steps"]
     assert (tmp_path / "pretrained" / "run_forward" / "progress.csv").read_text() == (run / "progress.csv").read_text()
+    # another algorithm's curve published beside it, checksummed, and gone when not asked for again
+    card = publish_expert("run_forward", run, command="test", eval_episodes=1, comparisons={"tqc": run})
+    assert card["comparison_curves"]["tqc"]["env_steps"] == 256
+    assert card["comparison_curves"]["tqc"]["best_eval_return"] == pytest.approx(max(curve), abs=0.1)
+    assert "progress_tqc.csv" in checkpoints.read_manifest(tmp_path / "pretrained" / "run_forward")
+    assert "comparison_curves" not in publish_expert("run_forward", run, command="test", eval_episodes=1)
+    assert not (tmp_path / "pretrained" / "run_forward" / "progress_tqc.csv").exists()
+    with pytest.raises(FileNotFoundError, match="--algo crossq"):
+        publish_expert("run_forward", run, command="test", comparisons={"crossq": tmp_path / "none"})
     with open(run / "best" / "model.zip", "ab") as f:  # the best copy is checksummed like any checkpoint
         f.write(b"\0")
     with pytest.raises(ChecksumError):
