@@ -40,6 +40,22 @@ class ExpertConfig:
     policy_kwargs: dict[str, Any] = field(default_factory=dict)
     eval_every: int = 25_000
     eval_episodes: int = 5
+    # What makes an evaluation the run's best (kept in best/, the one to publish): its return, or, for a
+    # skill judged by a metric, that metric among evaluations whose episodes lasted long enough.
+    select_metric: str | None = None
+    select_min_episode_length: float = 0.0
+
+    def selection_rule(self) -> str:
+        if self.select_metric is None:
+            return "highest eval_mean_return"
+        return (f"highest {self.select_metric} among evaluations lasting >= {self.select_min_episode_length:g} "
+                "steps on average (before any does: highest eval_mean_return)")
+
+    def selection_score(self, row: dict[str, Any]) -> tuple[int, float]:
+        """Orders evaluations: every one that qualifies above every one that does not."""
+        if self.select_metric is not None and row["eval_mean_episode_length"] >= self.select_min_episode_length:
+            return 1, float(row[self.select_metric])
+        return 0, float(row["eval_mean_return"])
 
 
 # PPO for the cheetah: 8 environments stepped together (one batched policy call per step), large
@@ -81,8 +97,10 @@ EXPERT_CONFIGS: dict[str, ExpertConfig] = {
     "jump": _cheetah_ppo(log_std_init=0.0),
     "front_flip": _cheetah_ppo(log_std_init=0.0),
     "target_speed": _cheetah_ppo(2_000_000),
+    # Standing still earns most of the walker's return (5 a step): it is judged by speed, and so selected
     "walk": ExpertConfig(algo="sac", total_steps=1_500_000, hyperparams=dict(HUMANOID_SAC),
-                         policy_kwargs=dict(net_arch=[256, 256]), eval_every=25_000),
+                         policy_kwargs=dict(net_arch=[256, 256]), eval_every=25_000,
+                         select_metric="mean_forward_speed", select_min_episode_length=900),
     "stand_up": ExpertConfig(algo="sac", total_steps=1_500_000, hyperparams=dict(HUMANOID_SAC),
                              policy_kwargs=dict(net_arch=[256, 256]), eval_every=25_000),
 }
@@ -242,6 +260,9 @@ class ExpertTrainer:
                  verbose: int = 0):
         self.skill = get_skill(skill)
         self.config = config or EXPERT_CONFIGS[self.skill.name]
+        if self.config.select_metric not in (None, self.skill.metric):
+            raise ValueError(f"select_metric {self.config.select_metric!r} is not measured for {self.skill.name}: "
+                             f"use its metric {self.skill.metric!r} or None (select by return)")
         self.seed = seed
         self.run_dir = Path(run_dir) if run_dir else run_dir_for(self.skill.name, seed=seed)
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -299,7 +320,8 @@ class ExpertTrainer:
             save_replay_buffer(self.model.replay_buffer, self.run_dir / "replay_buffer.npz")
             files.append("replay_buffer.npz")
         write_manifest(self.run_dir, files)
-        if row is not None and row["eval_mean_return"] > self.state.get("best", {}).get("eval_mean_return", -np.inf):
+        best = self.state.get("best")
+        if row is not None and (best is None or self.config.selection_score(row) > self.config.selection_score(best)):
             self._keep_best(row, files)
         atomic_write_json(self.run_dir / "state.json", self.state)
         self._t0 = time.time()  # checkpoint and evaluation time are not training time
@@ -316,7 +338,7 @@ class ExpertTrainer:
         kept = [f for f in files if f != "replay_buffer.npz"]
         for name in kept:
             shutil.copy2(self.run_dir / name, staging / name)
-        atomic_write_json(staging / "state.json", {**self.state, "best": row})
+        atomic_write_json(staging / "state.json", {**self.state, "best": row, "selected_by": self.config.selection_rule()})
         write_manifest(staging, kept + ["state.json"])
         replace_directory(staging, self.run_dir / "best", self.run_dir / "best.old")
         self.state["best"] = row
@@ -537,7 +559,8 @@ def publish_expert(skill: str, run_dir: Path, command: str, eval_episodes: int =
         "training_seed": state["seed"],
         "env_steps": state["env_steps"],  # best/state.json is the run's state at that checkpoint
         "wall_clock_s": round(state["wall_clock_s"], 1),
-        "checkpoint": ({"kind": "best", "selected_by": f"training-time evaluation ({state['config']['eval_episodes']} episodes, seeds 10000+)",
+        "checkpoint": ({"kind": "best", "selected_by": (f"{state.get('selected_by', 'highest eval_mean_return')} in the "
+                                                         f"training-time evaluations ({state['config']['eval_episodes']} episodes, seeds 10000+)"),
                         "training_eval": state["best"]} if checkpoint == "best" else {"kind": "last"}),
         "hardware": hardware or machine_info(),
         "command": command,

@@ -353,6 +353,29 @@ display(pd.DataFrame([{"skill": n, "algorithm": a, **v} for n, cs in results["hu
                       for a, v in cs.items()]).set_index(["skill", "algorithm"]))
 
 # %% [markdown]
+# A fair comparison stops every curve at the same cost: the CPU hours of the shortest run. Below, each
+# algorithm's best evaluation up to that point, and the hours it needed to first pass 1000 and 2000.
+
+# %%
+walk_curves = {a: c for a, c in humanoid_curves.get("walk", {}).items() if a in algo_speed}
+if len(walk_curves) > 1:
+    hours = {a: c["env_steps"] / algo_speed[a] / 3600 for a, c in walk_curves.items()}
+    horizon = min(h.iloc[-1] for h in hours.values())
+
+    def first_hours(a, level):
+        passed = hours[a][walk_curves[a]["eval_mean_return"] >= level]
+        return round(float(passed.iloc[0]), 2) if len(passed) else None
+
+    same_cost = {a: {"best_return_within_horizon": round(float(c["eval_mean_return"][hours[a] <= horizon].max()), 1),
+                     "hours_to_1000": first_hours(a, 1000), "hours_to_2000": first_hours(a, 2000)}
+                 for a, c in walk_curves.items()}
+    print(f"within {horizon:.2f} CPU hours (the shortest run):")
+    display(pd.DataFrame(same_cost).T)
+    results["walk_same_cost"] = {"horizon_cpu_hours": round(float(horizon), 2), **same_cost}
+else:
+    print("only one algorithm's walk curve is published: no same-cost comparison")
+
+# %% [markdown]
 # Off-policy curves on the humanoid are not monotone: between two evaluations 25k steps apart the
 # walker's return can swing by thousands (a gait that works, then a critic update that breaks it).
 # The trainer therefore also keeps the best-evaluated checkpoint in the run's `best/` folder, and the

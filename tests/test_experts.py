@@ -102,3 +102,19 @@ def test_training_keeps_the_best_evaluated_checkpoint_and_publishes_it(tmp_path,
         publish_expert("run_forward", run, command="test", eval_episodes=1, checkpoint="best")
     with pytest.raises(ValueError, match="'last' or 'best'"):
         publish_expert("run_forward", run, command="test", checkpoint="final")
+
+
+def test_the_walker_is_selected_by_speed_among_evaluations_that_last():
+    from helpers.experts import EXPERT_CONFIGS, ExpertConfig, ExpertTrainer
+
+    walk = EXPERT_CONFIGS["walk"]
+    row = lambda ret, length, speed: {"eval_mean_return": ret, "eval_mean_episode_length": length,
+                                      "mean_forward_speed": speed}
+    standing, walking, falling = row(5200, 1000, 0.39), row(5000, 945, 0.54), row(3000, 600, 0.9)
+    assert walk.selection_score(walking) > walk.selection_score(standing) > walk.selection_score(falling)
+    assert walk.selection_score(falling) > walk.selection_score(row(900, 300, 0.1))  # by return until one lasts
+    by_return = ExpertConfig(algo="sac", total_steps=1)
+    assert by_return.selection_score(standing) > by_return.selection_score(walking)
+    assert "mean_forward_speed" in walk.selection_rule() and "return" in by_return.selection_rule()
+    with pytest.raises(ValueError, match="'final_torso_height'"):
+        ExpertTrainer("stand_up", config=ExpertConfig(algo="sac", total_steps=1, select_metric="mean_forward_speed"))
