@@ -379,8 +379,11 @@ else:
 # Off-policy curves on the humanoid are not monotone: between two evaluations 25k steps apart the
 # walker's return can swing by thousands (a gait that works, then a critic update that breaks it).
 # The trainer therefore also keeps the best-evaluated checkpoint in the run's `best/` folder, and the
-# walker is published from it (`--publish --checkpoint best`). Its card then says which
-# checkpoint it is and re-evaluates it on held-out seeds, so the selection does not inflate the number.
+# walker is published from it (`--publish --checkpoint best`). "Best" means what the skill is judged
+# by: for the walker, whose return is mostly the reward for not falling, the fastest evaluation among
+# those whose episodes lasted 900 steps or more. Its card then says which checkpoint it is and
+# re-evaluates it on held-out seeds, so the selection does not inflate the number: five training-time
+# episodes are a noisy judge, and a fast gait that lasted in them can still fall on other seeds.
 
 # %%
 rows = []
