@@ -544,7 +544,9 @@ def publish_expert(skill: str, run_dir: Path, command: str, eval_episodes: int =
         files.append(f"progress_{algo}.csv")
         compared[algo] = {"file": f"progress_{algo}.csv", "env_steps": int(rows[-1]["env_steps"]),
                           "wall_clock_s": round(float(rows[-1]["wall_clock_s"]), 1),
-                          "best_eval_return": round(max(float(r["eval_mean_return"]) for r in rows), 1)}
+                          "best_eval_return": round(max(float(r["eval_mean_return"]) for r in rows), 1),
+                          "command": (f"python -m helpers.train_expert --skill {s.name} --algo {algo} "
+                                      f"--stop-at {int(rows[-1]['env_steps'])}")}
     card = {
         "skill": s.name,
         "body": s.body,

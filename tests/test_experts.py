@@ -90,6 +90,7 @@ def test_training_keeps_the_best_evaluated_checkpoint_and_publishes_it(tmp_path,
     # another algorithm's curve published beside it, checksummed, and gone when not asked for again
     card = publish_expert("run_forward", run, command="test", eval_episodes=1, comparisons={"tqc": run})
     assert card["comparison_curves"]["tqc"]["env_steps"] == 256
+    assert card["comparison_curves"]["tqc"]["command"].endswith("--skill run_forward --algo tqc --stop-at 256")
     assert card["comparison_curves"]["tqc"]["best_eval_return"] == pytest.approx(max(curve), abs=0.1)
     assert "progress_tqc.csv" in checkpoints.read_manifest(tmp_path / "pretrained" / "run_forward")
     assert "comparison_curves" not in publish_expert("run_forward", run, command="test", eval_episodes=1)
