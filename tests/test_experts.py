@@ -119,3 +119,20 @@ def test_the_walker_is_selected_by_speed_among_evaluations_that_last():
     assert "mean_forward_speed" in walk.selection_rule() and "return" in by_return.selection_rule()
     with pytest.raises(ValueError, match="'final_torso_height'"):
         ExpertTrainer("stand_up", config=ExpertConfig(algo="sac", total_steps=1, select_metric="mean_forward_speed"))
+
+
+
+def test_a_new_best_is_confirmed_on_more_episodes_before_it_is_kept(tmp_path, monkeypatch):
+    from helpers.experts import ExpertConfig, ExpertTrainer
+
+    monkeypatch.setattr(checkpoints, "RUNS_DIR", tmp_path / "runs")
+    config = ExpertConfig(algo="ppo", total_steps=128, hyperparams=dict(n_steps=64, batch_size=64, n_epochs=1),
+                          eval_every=64, eval_episodes=1, confirm_episodes=2)
+    run = tmp_path / "runs" / "run_forward" / "confirmed"
+    ExpertTrainer("run_forward", seed=0, config=config, run_dir=run, tensorboard=False, progress_bar=False).train(128)
+    best = json.loads((run / "best" / "state.json").read_text())["best"]
+    assert best["confirm_episodes"] == 2 and set(best["screening"]) == {"eval_mean_return", "eval_mean_episode_length",
+                                                                      "mean_forward_speed"}
+    screened = [float(line.split(",")[2]) for line in (run / "progress.csv").read_text().splitlines()[1:]]
+    assert best["screening"]["eval_mean_return"] in screened  # the curve keeps the screening numbers
+    assert np.isfinite(best["eval_mean_return"])
