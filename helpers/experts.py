@@ -512,6 +512,14 @@ def _read_curve(path: Path) -> list[dict[str, str]]:
     return rows
 
 
+def _selection_text(best_state: dict[str, Any]) -> str:
+    """How the checkpoint in a run's best/ was chosen, from its own state.json."""
+    evaluations = f"{best_state['config']['eval_episodes']} episodes, seeds 10000+"
+    if "confirm_episodes" in best_state["best"]:
+        evaluations += f"; confirmed on {best_state['best']['confirm_episodes']} episodes, seeds 20000+"
+    return f"{best_state.get('selected_by', 'highest eval_mean_return')} in the training-time evaluations ({evaluations})"
+
+
 def publish_expert(skill: str, run_dir: Path, command: str, eval_episodes: int = 10,
                    eval_seed: int = 1000, hardware: str | None = None, checkpoint: str = "last",
                    comparisons: dict[str, Path] | None = None) -> dict[str, Any]:
@@ -530,10 +538,13 @@ def publish_expert(skill: str, run_dir: Path, command: str, eval_episodes: int =
     if checkpoint not in ("last", "best"):
         raise ValueError(f"checkpoint must be 'last' or 'best', not {checkpoint!r}")
     curve = run_dir / "progress.csv"
-    for algo, other in (comparisons or {}).items():  # checked before anything is copied
-        if not (Path(other) / "progress.csv").exists():
-            raise FileNotFoundError(f"no learning curve at {Path(other) / 'progress.csv'}: train the {algo} run first "
+    other_curves = {}  # {algo: (path, rows)}: read before anything is copied
+    for algo, other in (comparisons or {}).items():
+        path = Path(other) / "progress.csv"
+        if not path.exists():
+            raise FileNotFoundError(f"no learning curve at {path}: train the {algo} run first "
                                     f"(python -m helpers.train_expert --skill {s.name} --algo {algo} --stop-at N)")
+        other_curves[algo] = path, _read_curve(path)
     if checkpoint == "best":
         if not (run_dir / "best" / "state.json").exists():
             raise FileNotFoundError(f"{run_dir / 'best'} does not exist: this run has kept no best checkpoint yet "
@@ -555,9 +566,7 @@ def publish_expert(skill: str, run_dir: Path, command: str, eval_episodes: int =
     for stale in out.glob("progress_*.csv"):  # curves of an earlier publication, not asked for now
         stale.unlink()
     compared = {}
-    for algo, other in (comparisons or {}).items():
-        other_curve = Path(other) / "progress.csv"
-        rows = _read_curve(other_curve)
+    for algo, (other_curve, rows) in other_curves.items():
         shutil.copy2(other_curve, out / f"progress_{algo}.csv")
         files.append(f"progress_{algo}.csv")
         compared[algo] = {"file": f"progress_{algo}.csv", "env_steps": int(rows[-1]["env_steps"]),
@@ -579,11 +588,8 @@ def publish_expert(skill: str, run_dir: Path, command: str, eval_episodes: int =
         "training_seed": state["seed"],
         "env_steps": state["env_steps"],  # best/state.json is the run's state at that checkpoint
         "wall_clock_s": round(state["wall_clock_s"], 1),
-        "checkpoint": ({"kind": "best", "selected_by": (f"{state.get('selected_by', 'highest eval_mean_return')} in the "
-                                                         f"training-time evaluations ({state['config']['eval_episodes']} episodes, seeds 10000+"
-                                                         + (f"; confirmed on {state['best']['confirm_episodes']} episodes, seeds 20000+)"
-                                                            if "confirm_episodes" in state["best"] else ")")),
-                        "training_eval": state["best"]} if checkpoint == "best" else {"kind": "last"}),
+        "checkpoint": ({"kind": "best", "selected_by": _selection_text(state), "training_eval": state["best"]}
+                       if checkpoint == "best" else {"kind": "last"}),
         "hardware": hardware or machine_info(),
         "command": command,
         **({"comparison_curves": compared} if compared else {}),

@@ -318,6 +318,10 @@ for name in HUMANOID:
     # progress.csv is the published algorithm's run; progress_<algo>.csv a measured alternative
     humanoid_curves[name] = {f.stem.replace("progress_", "").replace("progress", EXPERT_CONFIGS[name].algo):
                              pd.read_csv(f) for f in curve_files}
+# the speed probe ran the walker, so CPU hours (env steps / measured speed) are estimated for walk only
+for label, c in humanoid_curves.get("walk", {}).items():
+    if label in algo_speed:
+        c["cpu_hours"] = c["env_steps"] / algo_speed[label] / 3600
 
 panels = [(name, "steps") for name in HUMANOID]
 panels.insert(1, ("walk", "hours"))
@@ -326,8 +330,8 @@ for ax, (name, x) in zip(axes, panels):
     for label, c in humanoid_curves[name].items():
         if x == "steps":
             ax.plot(c["env_steps"] / 1e6, c["eval_mean_return"], label=label)
-        elif label in algo_speed:
-            ax.plot(c["env_steps"] / algo_speed[label] / 3600, c["eval_mean_return"], label=label)
+        elif "cpu_hours" in c:
+            ax.plot(c["cpu_hours"], c["eval_mean_return"], label=label)
     for value, text in ANCHORS[name] if x == "steps" else []:
         ax.axhline(value, ls="--", lw=1, c="gray")
         ax.text(0, value, text, fontsize=7, va="bottom")
@@ -341,11 +345,10 @@ for ax, (name, x) in zip(axes, panels):
 fig.tight_layout()
 media.save_figure(fig, out_dir / "humanoid_curves.png")
 plt.show()
-results["humanoid_curves"] = {  # the speed probe ran the walker, so CPU hours are estimated for walk only
+results["humanoid_curves"] = {
     name: {label: {"env_steps": int(c["env_steps"].iloc[-1]),
                    "run_wall_clock_h": round(float(c["wall_clock_s"].iloc[-1]) / 3600, 2),
-                   **({"cpu_hours_at_measured_speed": round(float(c["env_steps"].iloc[-1]) / algo_speed[label] / 3600, 2)}
-                      if name == "walk" and label in algo_speed else {}),
+                   **({"cpu_hours_at_measured_speed": round(float(c["cpu_hours"].iloc[-1]), 2)} if "cpu_hours" in c else {}),
                    "best_eval_return": round(float(c["eval_mean_return"].max()), 1)}
            for label, c in by_algo.items()}
     for name, by_algo in humanoid_curves.items()}
@@ -357,17 +360,16 @@ display(pd.DataFrame([{"skill": n, "algorithm": a, **v} for n, cs in results["hu
 # algorithm's best evaluation up to that point, and the hours it needed to first pass 1000 and 2000.
 
 # %%
-walk_curves = {a: c for a, c in humanoid_curves.get("walk", {}).items() if a in algo_speed}
+walk_curves = {a: c for a, c in humanoid_curves.get("walk", {}).items() if "cpu_hours" in c}
 if len(walk_curves) > 1:
-    hours = {a: c["env_steps"] / algo_speed[a] / 3600 for a, c in walk_curves.items()}
-    horizon = min(h.iloc[-1] for h in hours.values())
+    horizon = min(c["cpu_hours"].iloc[-1] for c in walk_curves.values())
 
-    def first_hours(a, level):
-        passed = hours[a][walk_curves[a]["eval_mean_return"] >= level]
+    def first_hours(c, level):
+        passed = c["cpu_hours"][c["eval_mean_return"] >= level]
         return round(float(passed.iloc[0]), 2) if len(passed) else None
 
-    same_cost = {a: {"best_return_within_horizon": round(float(c["eval_mean_return"][hours[a] <= horizon].max()), 1),
-                     "hours_to_1000": first_hours(a, 1000), "hours_to_2000": first_hours(a, 2000)}
+    same_cost = {a: {"best_return_within_horizon": round(float(c["eval_mean_return"][c["cpu_hours"] <= horizon].max()), 1),
+                     "hours_to_1000": first_hours(c, 1000), "hours_to_2000": first_hours(c, 2000)}
                  for a, c in walk_curves.items()}
     print(f"within {horizon:.2f} CPU hours (the shortest run):")
     display(pd.DataFrame(same_cost).T)

@@ -121,7 +121,6 @@ def test_the_walker_is_selected_by_speed_among_evaluations_that_last():
         ExpertTrainer("stand_up", config=ExpertConfig(algo="sac", total_steps=1, select_metric="mean_forward_speed"))
 
 
-
 def test_a_new_best_is_confirmed_on_more_episodes_before_it_is_kept(tmp_path, monkeypatch):
     from helpers.experts import ExpertConfig, ExpertTrainer
 
