@@ -23,7 +23,7 @@ import torch
 from stable_baselines3.common.callbacks import BaseCallback
 
 from .checkpoints import (PRETRAINED_DIR, RUNS_DIR, append_csv_row, atomic_save, atomic_write_json, load_npz,
-                          replace_directory, save_npz, verify_file, write_manifest)
+                          read_manifest, replace_directory, save_npz, verify_file, write_manifest)
 from .skills import Skill, get_skill, make_env
 
 
@@ -47,6 +47,18 @@ class ExpertConfig:
     # >0: an evaluation that beats the best is confirmed on this many more episodes (seeds 20000+, apart
     # from the held-out 1000+) before it replaces it; five episodes are a noisy judge of a humanoid
     confirm_episodes: int = 0
+    # Fine-tuning: start from a published expert's weights (a pretrained/<skill>/ folder) and train on a
+    # reshaped reward. ``train_env_kwargs`` reach the training env only: evaluation and selection always
+    # use the skill's own reward. A fresh replay buffer is first filled with ``warm_start_steps`` of the
+    # loaded policy's own (stochastic) actions instead of SB3's uniform-random warm-up.
+    init_from: str | None = None
+    train_env_kwargs: dict[str, Any] = field(default_factory=dict)
+    warm_start_steps: int = 0
+    # Humanoid only: training reward + speed_bonus x the torso's forward velocity in the next observation.
+    # Being a function of the stored transition, it can relabel an earlier run's replay buffer
+    # (``replay_from``), so the critic keeps the broad data it learnt on instead of a narrow fresh buffer.
+    speed_bonus: float = 0.0
+    replay_from: str | None = None
 
     def selection_rule(self) -> str:
         if self.select_metric is None:
@@ -131,6 +143,48 @@ def config_with_algo(skill: str, algo: str) -> ExpertConfig:
                                policy_kwargs=dict(HUMANOID_ALGOS[algo]["policy_kwargs"]))
 
 
+def finetune_config(skill: str, init_from: str | Path, train_env_kwargs: dict[str, Any] | None = None,
+                    warm_start_steps: int = 10_000, eval_every: int | None = None,
+                    total_steps: int = 500_000, learning_rate: float | None = None,
+                    speed_bonus: float = 0.0, replay_from: str | Path | None = None) -> ExpertConfig:
+    """The skill's config, started from the expert in ``init_from`` and trained with ``train_env_kwargs``
+    and ``speed_bonus``; its replay buffer starts from ``replay_from``'s (relabelled) or from a warm-up."""
+    import dataclasses
+
+    if speed_bonus and get_skill(skill).body != "humanoid":
+        raise ValueError(f"speed_bonus reads the humanoid's torso velocity; {skill!r} is a {get_skill(skill).body}")
+    if replay_from is not None:
+        if not (Path(replay_from) / "replay_buffer.npz").exists():
+            raise FileNotFoundError(f"--replay-from {replay_from}: no replay_buffer.npz there; give a training run's "
+                                    f"folder, e.g. runs/{skill}/sac_seed0")
+        if train_env_kwargs:  # their reward cannot be recomputed from a stored transition
+            raise ValueError("--replay-from relabels rewards with the speed bonus only: leave out --train-env-kwarg")
+        warm_start_steps = 0
+
+    init = Path(init_from)
+    if not (init / "card.json").exists():
+        raise FileNotFoundError(f"--init-from {init}: no card.json there; give a published expert's folder, "
+                                f"e.g. pretrained/{skill}")
+    card = json.loads((init / "card.json").read_text())
+    if card["skill"] != skill:
+        raise ValueError(f"--init-from {init} holds the {card['skill']!r} expert, not {skill!r}")
+    if card["normalize_obs"]:  # its statistics would need carrying over too; the humanoid experts have none
+        raise ValueError(f"--init-from {init}: fine-tuning an expert with observation normalisation is not supported")
+    kwargs = dict(train_env_kwargs or {})
+    try:  # a misspelt reward argument must fail now, not after the warm-up
+        make_env(skill, **kwargs).close()
+    except TypeError as e:
+        raise ValueError(f"train env kwargs {kwargs} are not accepted by {get_skill(skill).env_id}: {e}") from None
+    base = EXPERT_CONFIGS[skill]
+    hyperparams = dict(card["hyperparameters"], **({"learning_rate": learning_rate} if learning_rate else {}))
+    return dataclasses.replace(base, algo=card["algorithm"], hyperparams=hyperparams,
+                               policy_kwargs=dict(card["policy_kwargs"]), n_envs=card["n_envs"],
+                               normalize_obs=False, normalize_reward=False, init_from=str(init),
+                               train_env_kwargs=kwargs, warm_start_steps=warm_start_steps, total_steps=total_steps,
+                               speed_bonus=speed_bonus, replay_from=str(replay_from) if replay_from else None,
+                               eval_every=eval_every or base.eval_every)
+
+
 def _algo_class(algo: str):
     from stable_baselines3 import PPO, SAC
     from sb3_contrib import TQC, CrossQ
@@ -212,12 +266,35 @@ def load_replay_buffer_into(buffer, path: Path) -> None:
 # Training
 # --------------------------------------------------------------------------------------------------
 
-def make_vec_env(skill: Skill, n_envs: int, seed: int):
+# Humanoid observations start with qpos[2:] (22 numbers), then qvel: qvel[0] is the torso's forward velocity
+HUMANOID_TORSO_VX = 22
+
+
+def speed_bonus_reward(next_obs: np.ndarray, bonus: float) -> np.ndarray:
+    return bonus * next_obs[..., HUMANOID_TORSO_VX]
+
+
+class SpeedBonus(gym.Wrapper):
+    """Training-only reward shaping: + ``bonus`` x the torso's forward velocity after the step."""
+
+    def __init__(self, env: gym.Env, bonus: float):
+        super().__init__(env)
+        self.bonus = bonus
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        return obs, reward + float(speed_bonus_reward(obs, self.bonus)), terminated, truncated, info
+
+
+def make_vec_env(skill: Skill, n_envs: int, seed: int, env_kwargs: dict[str, Any] | None = None,
+                 speed_bonus: float = 0.0):
     from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
 
     def thunk(i: int) -> Callable[[], gym.Env]:
         def _make():
-            env = make_env(skill)
+            env = make_env(skill, **(env_kwargs or {}))
+            if speed_bonus:
+                env = SpeedBonus(env, speed_bonus)
             env.reset(seed=seed + i)
             return env
         return _make
@@ -230,6 +307,20 @@ def make_vec_env(skill: Skill, n_envs: int, seed: int):
 def run_dir_for(skill: str, run_name: str | None = None, seed: int = 0) -> Path:
     cfg = EXPERT_CONFIGS[skill]
     return RUNS_DIR / skill / (run_name or f"{cfg.algo}_seed{seed}")
+
+
+def fill_replay_buffer(model, venv, steps: int) -> None:
+    """Add ``steps`` transitions of the model's own stochastic actions to its replay buffer, so that the
+    first gradient steps of a fine-tune see the states its policy visits, not a falling humanoid's."""
+    obs = venv.reset()
+    for _ in range(steps // venv.num_envs):
+        action, _ = model.predict(obs, deterministic=False)
+        next_obs, reward, done, infos = venv.step(action)
+        stored_next = next_obs.copy()
+        for i in np.flatnonzero(done):  # the VecEnv has already reset these: keep the true last state
+            stored_next[i] = infos[i]["terminal_observation"]
+        model.replay_buffer.add(obs, stored_next, model.policy.scale_action(action), reward, done, infos)
+        obs = next_obs
 
 
 class _Checkpointer(BaseCallback):
@@ -285,7 +376,8 @@ class ExpertTrainer:
 
         torch.manual_seed(self.seed)
         cfg = self.config
-        venv = make_vec_env(self.skill, cfg.n_envs, self.seed + 1000 * (self.state["env_steps"] // 10_000))
+        venv = make_vec_env(self.skill, cfg.n_envs, self.seed + 1000 * (self.state["env_steps"] // 10_000),
+                            cfg.train_env_kwargs, cfg.speed_bonus)
         if cfg.normalize_obs or cfg.normalize_reward:
             gamma = cfg.hyperparams.get("gamma", 0.99)
             venv = VecNormalize(venv, norm_obs=cfg.normalize_obs, norm_reward=cfg.normalize_reward, gamma=gamma)
@@ -300,10 +392,43 @@ class ExpertTrainer:
                 load_vecnormalize_into(venv, self.run_dir / "normalize.npz")
             if hasattr(self.model, "replay_buffer") and (self.run_dir / "replay_buffer.npz").exists():
                 load_replay_buffer_into(self.model.replay_buffer, self.run_dir / "replay_buffer.npz")
+        elif cfg.init_from:
+            self._init_from(Path(cfg.init_from), algo, tb)
         else:
             self.model = algo("MlpPolicy", venv, seed=self.seed, device="cpu", verbose=self.verbose,
                               tensorboard_log=tb, policy_kwargs=_policy_kwargs(cfg.policy_kwargs),
                               **cfg.hyperparams)
+
+    def _init_from(self, init: Path, algo, tb: str | None) -> None:
+        """Start from a published expert: its weights, optimisers and entropy coefficient; a buffer that is
+        an earlier run's, relabelled (``replay_from``), or fresh and filled by its own stochastic actions.
+        Its card and curve are copied into the run (``init/``), so
+        the card of what this run publishes can tell the whole history even after ``init`` is replaced."""
+        import shutil
+
+        self.model = algo.load(verify_file(init / "model.zip"), env=self.venv, device="cpu", tensorboard_log=tb,
+                               seed=self.seed, **{k: v for k, v in self.config.hyperparams.items() if k == "learning_rate"})
+        self.model.learning_starts = 0  # the warm-up below is the policy's own, not random actions
+        copied = self.run_dir / "init"
+        copied.mkdir(exist_ok=True)
+        names = [name for name in ("model.zip", "card.json", "progress.csv") if (init / name).exists()]
+        for name in names:
+            shutil.copy2(verify_file(init / name), copied / name)
+        write_manifest(copied, names)
+        card = json.loads((init / "card.json").read_text())
+        self.state["init"] = {"from": str(init), "model_sha256": read_manifest(init)["model.zip"],
+                              "env_steps": card["env_steps"], "wall_clock_s": card["wall_clock_s"],
+                              "command": card["command"], "train_env_kwargs": self.config.train_env_kwargs,
+                              "warm_start_steps": self.config.warm_start_steps,
+                              "speed_bonus": self.config.speed_bonus, "replay_from": self.config.replay_from}
+        t0 = time.time()
+        if self.config.replay_from:
+            buffer = self.model.replay_buffer
+            load_replay_buffer_into(buffer, Path(self.config.replay_from) / "replay_buffer.npz")
+            n = buffer.buffer_size if buffer.full else buffer.pos
+            buffer.rewards[:n] += speed_bonus_reward(buffer.next_observations[:n], self.config.speed_bonus)
+        fill_replay_buffer(self.model, self.venv, self.config.warm_start_steps)
+        self.state["wall_clock_s"] += time.time() - t0
 
     def checkpoint(self, env_steps: int, evaluate: bool = True) -> dict[str, Any] | None:
         """Write model, statistics, buffer, curve row and state; atomically, manifest last."""
@@ -371,6 +496,10 @@ class ExpertTrainer:
 
         policy = ExpertPolicy(self.model, self._normalizer(), self.skill)
         res = evaluate_policy(policy, self.skill.name, episodes=self.config.confirm_episodes, seed=20_000)
+        append_csv_row(self.run_dir / "confirmations.csv",  # kept or not, every confirmation is on record
+                       {"env_steps": row["env_steps"], "eval_mean_return": res["mean_return"],
+                        "eval_mean_episode_length": res["mean_episode_length"],
+                        self.skill.metric: res["metrics"][self.skill.metric]})
         return {**row, "screening": {k: row[k] for k in ("eval_mean_return", "eval_mean_episode_length", self.skill.metric)},
                 "confirm_episodes": self.config.confirm_episodes, "eval_mean_return": res["mean_return"],
                 "eval_std_return": res["std_return"], "eval_mean_episode_length": res["mean_episode_length"],
@@ -520,6 +649,60 @@ def _selection_text(best_state: dict[str, Any]) -> str:
     return f"{best_state.get('selected_by', 'highest eval_mean_return')} in the training-time evaluations ({evaluations})"
 
 
+def _finetune_command(skill: str, config: dict[str, Any], stop_at: int) -> str:
+    """The command that reruns a fine-tune from the starting expert published beside it."""
+    parts = [f"python -m helpers.train_expert --skill {skill} --init-from pretrained/{skill}/start"]
+    parts += [f"--train-env-kwarg {k}={v:g}" for k, v in config["train_env_kwargs"].items()]
+    if config["speed_bonus"]:
+        parts.append(f"--speed-bonus {config['speed_bonus']:g}")
+    if config["replay_from"]:
+        parts.append(f"--replay-from {config['replay_from']}")
+    else:
+        parts.append(f"--warm-start-steps {config['warm_start_steps']}")
+    parts.append(f"--learning-rate {config['hyperparams']['learning_rate']:g} --eval-every {config['eval_every']} "
+                 f"--steps {config['total_steps']} --stop-at {stop_at}")
+    if config["replay_from"]:  # whose buffer is not committed (hundreds of MB): say how to remake it first
+        replay = json.loads((Path(config["replay_from"]) / "state.json").read_text())
+        parts.insert(0, f"python -m helpers.train_expert --skill {skill} --run-name {Path(config['replay_from']).name} "
+                        f"--seed {replay['seed']} --steps {replay['env_steps']} &&")
+    return " ".join(parts)
+
+
+def _finetune_prior(init: dict[str, Any], init_dir: Path) -> dict[str, Any]:
+    """What a fine-tune stands on, counted in its card: the starting expert's training or, when it began
+    from an earlier run's replay buffer, that run's (the starting expert being one of its checkpoints:
+    the larger of the two is counted, not both), with the learning curve that goes with it."""
+    prior = {"env_steps": init["env_steps"], "wall_clock_s": init["wall_clock_s"], "curve": init_dir / "progress.csv",
+             "counted": "the starting expert's training"}
+    replay = Path(init["replay_from"]) if init.get("replay_from") else None
+    if replay is not None and (replay / "state.json").exists():
+        rs = json.loads((replay / "state.json").read_text())
+        if rs["env_steps"] >= init["env_steps"]:
+            prior = {"env_steps": rs["env_steps"], "wall_clock_s": round(rs["wall_clock_s"], 1),
+                     "curve": replay / "progress.csv",
+                     "counted": f"the run whose replay buffer it started from ({replay}), which produced its data"}
+    return prior
+
+
+def _write_finetune_curve(prior_curve: Path, curve: Path, prior: dict[str, Any], out: Path) -> None:
+    """One learning curve for a fine-tuned expert: the curve of what it stands on, then the fine-tune's
+    evaluations shifted by those steps and that time."""
+    import csv
+
+    rows = [dict(r, phase="initial") for r in (_read_curve(prior_curve) if prior_curve.exists() else [])
+            if int(r["env_steps"]) <= prior["env_steps"]]
+    for r in _read_curve(curve):
+        rows.append(dict(r, env_steps=int(r["env_steps"]) + prior["env_steps"],
+                         wall_clock_s=round(float(r["wall_clock_s"]) + prior["wall_clock_s"], 1), phase="fine-tune"))
+    fields = list(dict.fromkeys(k for r in rows for k in r))
+    tmp = out.with_suffix(".tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        w.writerows(rows)
+    tmp.replace(out)
+
+
 def publish_expert(skill: str, run_dir: Path, command: str, eval_episodes: int = 10,
                    eval_seed: int = 1000, hardware: str | None = None, checkpoint: str = "last",
                    comparisons: dict[str, Path] | None = None) -> dict[str, Any]:
@@ -538,6 +721,7 @@ def publish_expert(skill: str, run_dir: Path, command: str, eval_episodes: int =
     if checkpoint not in ("last", "best"):
         raise ValueError(f"checkpoint must be 'last' or 'best', not {checkpoint!r}")
     curve = run_dir / "progress.csv"
+    init_dir = run_dir / "init"  # a fine-tune's starting expert (card and curve), copied when it began
     other_curves = {}  # {algo: (path, rows)}: read before anything is copied
     for algo, other in (comparisons or {}).items():
         path = Path(other) / "progress.csv"
@@ -560,7 +744,22 @@ def publish_expert(skill: str, run_dir: Path, command: str, eval_episodes: int =
     if state["config"]["normalize_obs"]:
         shutil.copy2(run_dir / "normalize.npz", out / "normalize.npz")
         files.append("normalize.npz")
-    if curve.exists():
+    init = state.get("init")
+    prior = _finetune_prior(init, init_dir) if init is not None else None
+    shutil.rmtree(out / "start", ignore_errors=True)  # a starting expert of an earlier publication
+    if init is not None:  # a fine-tune: publish the expert it started from beside it, so it can be rerun
+        start_files = [name for name in ("model.zip", "card.json", "progress.csv") if (init_dir / name).exists()]
+        if "model.zip" not in start_files:
+            raise FileNotFoundError(f"{init_dir / 'model.zip'} is missing: the expert this fine-tune started from "
+                                    f"(sha256 {init['model_sha256']}) must be published with it")
+        (out / "start").mkdir()
+        for name in start_files:
+            shutil.copy2(verify_file(init_dir / name), out / "start" / name)
+        write_manifest(out / "start", start_files)
+        if curve.exists():
+            _write_finetune_curve(prior["curve"], curve, prior, out / "progress.csv")
+            files.append("progress.csv")
+    elif curve.exists():
         shutil.copy2(curve, out / "progress.csv")
         files.append("progress.csv")
     for stale in out.glob("progress_*.csv"):  # curves of an earlier publication, not asked for now
@@ -586,8 +785,21 @@ def publish_expert(skill: str, run_dir: Path, command: str, eval_episodes: int =
         "n_envs": state["config"]["n_envs"],
         "normalize_obs": state["config"]["normalize_obs"],
         "training_seed": state["seed"],
-        "env_steps": state["env_steps"],  # best/state.json is the run's state at that checkpoint
-        "wall_clock_s": round(state["wall_clock_s"], 1),
+        # best/state.json is the run's state at that checkpoint; a fine-tune adds the cost of what it stands on
+        "env_steps": state["env_steps"] + (prior["env_steps"] if init else 0),
+        "wall_clock_s": round(state["wall_clock_s"] + (prior["wall_clock_s"] if init else 0.0), 1),
+        **({"fine_tune": {
+            "start": f"pretrained/{s.name}/start", "start_model_sha256": init["model_sha256"],
+            "start_env_steps": init["env_steps"], "start_wall_clock_s": init["wall_clock_s"],
+            "start_command": init["command"], "env_steps": state["env_steps"],
+            "wall_clock_s": round(state["wall_clock_s"], 1),
+            **{k: init[k] for k in ("speed_bonus", "replay_from", "train_env_kwargs", "warm_start_steps")},
+            "reproduce": _finetune_command(s.name, state["config"],
+                                           json.loads((init_dir.parent / "state.json").read_text())["env_steps"]),
+            "counted_before": {k: prior[k] for k in ("env_steps", "wall_clock_s", "counted")},
+            "note": "the card's env_steps and wall_clock_s are totals: counted_before plus the fine-tune's; "
+                    "progress.csv is counted_before's curve, then the fine-tune's. The speed bonus and train_env_kwargs apply in training only; the evaluation uses the "
+                    "skill's own reward."}} if init else {}),
         "checkpoint": ({"kind": "best", "selected_by": _selection_text(state), "training_eval": state["best"]}
                        if checkpoint == "best" else {"kind": "last"}),
         "hardware": hardware or machine_info(),

@@ -5,6 +5,9 @@
     python -m helpers.train_expert --skill run_forward --publish       # copy to pretrained/ with a card
     python -m helpers.train_expert --skill walk --publish --checkpoint best   # the best-evaluated checkpoint
     python -m helpers.train_expert --skill walk --publish --checkpoint best --compare tqc   # + TQC's curve
+    python -m helpers.train_expert --skill walk --init-from pretrained/walk --speed-bonus 2 --replay-from runs/walk/sac_seed0
+        # fine-tune the published walker on a reward that pays more for speed, starting from the run's own
+        # replay buffer relabelled with that reward (evaluation and selection use the default reward)
 
 Killed at any moment, the same command resumes from the last checkpoint (every ``eval_every`` steps).
 """
@@ -17,7 +20,7 @@ import sys
 
 import torch
 
-from .experts import EXPERT_CONFIGS, ExpertTrainer, config_with_algo, publish_expert, run_dir_for
+from .experts import EXPERT_CONFIGS, ExpertTrainer, config_with_algo, finetune_config, publish_expert, run_dir_for
 from .skills import SKILLS
 
 
@@ -36,16 +39,43 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--compare", action="append", default=[], metavar="ALGO",
                    help="with --publish: also publish the learning curve of the run trained with --algo ALGO "
                         "(same seed), as progress_ALGO.csv; repeatable")
+    p.add_argument("--init-from", default=None, metavar="DIR",
+                   help="fine-tune: start from the published expert in DIR (e.g. pretrained/walk) instead of scratch")
+    p.add_argument("--train-env-kwarg", action="append", default=[], metavar="KEY=VALUE",
+                   help="with --init-from: an env argument for training only, e.g. forward_reward_weight=4; repeatable")
+    p.add_argument("--warm-start-steps", type=int, default=10_000,
+                   help="with --init-from: steps of the loaded policy's own actions that fill the fresh replay buffer")
+    p.add_argument("--eval-every", type=int, default=None, help="with --init-from: env steps between evaluations")
+    p.add_argument("--speed-bonus", type=float, default=0.0,
+                   help="with --init-from (humanoid): training reward + this x the torso's forward velocity")
+    p.add_argument("--replay-from", default=None, metavar="RUN_DIR",
+                   help="with --init-from: start from this run's replay buffer, rewards relabelled with --speed-bonus")
+    p.add_argument("--learning-rate", type=float, default=None, help="with --init-from: instead of the expert's own")
     p.add_argument("--eval-episodes", type=int, default=10)
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    config = config_with_algo(args.skill, args.algo) if args.algo else None
-    run_dir = run_dir_for(args.skill, args.run_name or (f"{args.algo}_seed{args.seed}" if args.algo else None), args.seed)
+    if (args.train_env_kwarg or args.speed_bonus or args.replay_from) and not args.init_from:
+        p.error("--train-env-kwarg, --speed-bonus and --replay-from are for fine-tuning: give --init-from DIR too")
+    if args.init_from and args.algo:
+        p.error("--init-from takes the algorithm of the expert it starts from: leave out --algo")
+    config, default_name = None, None
+    if args.algo:
+        config, default_name = config_with_algo(args.skill, args.algo), f"{args.algo}_seed{args.seed}"
+    elif args.init_from:
+        env_kwargs = dict(_parse_kwarg(p, kv) for kv in args.train_env_kwarg)
+        config = finetune_config(args.skill, args.init_from, env_kwargs, args.warm_start_steps, args.eval_every,
+                                 learning_rate=args.learning_rate, speed_bonus=args.speed_bonus,
+                                 replay_from=args.replay_from)
+        default_name = "_".join(["finetune", *(f"{k}{v:g}" for k, v in env_kwargs.items()),
+                                 *([f"bonus{args.speed_bonus:g}"] if args.speed_bonus else []),
+                                 *(["replay"] if args.replay_from else []),
+                                 *([f"lr{args.learning_rate:g}"] if args.learning_rate else []), f"seed{args.seed}"])
+    run_dir = run_dir_for(args.skill, args.run_name or default_name, args.seed)
     if not args.publish or not (run_dir / "state.json").exists():
         trainer = ExpertTrainer(args.skill, seed=args.seed, config=config, run_dir=run_dir,
                                 progress_bar=not args.no_progress)
-        trainer.train(args.steps or EXPERT_CONFIGS[args.skill].total_steps, stop_at=args.stop_at)
+        trainer.train(args.steps or (config or EXPERT_CONFIGS[args.skill]).total_steps, stop_at=args.stop_at)
     if args.publish:
         cmd = "python -m helpers.train_expert " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
         # the whole command: on a fresh machine it trains, then publishes; here it only publishes
@@ -55,6 +85,16 @@ def main(argv: list[str] | None = None) -> None:
         ev = card["evaluation"]
         print(f"published pretrained/{args.skill}: return {ev['mean_return']:.1f} +- {ev['std_return']:.1f}, "
               f"{card['skill']} metrics {ev['metrics']}")
+
+
+def _parse_kwarg(p: argparse.ArgumentParser, kv: str) -> tuple[str, float]:
+    key, sep, value = kv.partition("=")
+    try:
+        if not sep or not key:
+            raise ValueError
+        return key, float(value)
+    except ValueError:
+        p.error(f"--train-env-kwarg {kv!r}: expected KEY=NUMBER, e.g. forward_reward_weight=4")
 
 
 if __name__ == "__main__":

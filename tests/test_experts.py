@@ -134,4 +134,106 @@ def test_a_new_best_is_confirmed_on_more_episodes_before_it_is_kept(tmp_path, mo
                                                                       "mean_forward_speed"}
     screened = [float(line.split(",")[2]) for line in (run / "progress.csv").read_text().splitlines()[1:]]
     assert best["screening"]["eval_mean_return"] in screened  # the curve keeps the screening numbers
+    confirmed = (run / "confirmations.csv").read_text().splitlines()
+    assert confirmed[0].startswith("env_steps,eval_mean_return") and str(best["env_steps"]) in "".join(confirmed[1:])
     assert np.isfinite(best["eval_mean_return"])
+
+
+def _tiny_sac_published(skill, steps, tmp_path, monkeypatch):
+    """A tiny SAC expert for ``skill`` trained in a sandboxed runs/ and published to a sandboxed pretrained/."""
+    from helpers import experts
+    from helpers.experts import ExpertConfig, ExpertTrainer, publish_expert
+
+    monkeypatch.setattr(checkpoints, "RUNS_DIR", tmp_path / "runs")
+    monkeypatch.setattr(checkpoints, "PRETRAINED_DIR", tmp_path / "pretrained")
+    monkeypatch.setattr(experts, "PRETRAINED_DIR", tmp_path / "pretrained")
+    tiny_sac = ExpertConfig(algo="sac", total_steps=steps, eval_every=64, eval_episodes=1,
+                            hyperparams=dict(learning_starts=32, buffer_size=1000, batch_size=32),
+                            policy_kwargs=dict(net_arch=[32, 32]))
+    first = tmp_path / "runs" / skill / "first"
+    ExpertTrainer(skill, config=tiny_sac, run_dir=first, tensorboard=False, progress_bar=False).train(steps)
+    publish_expert(skill, first, command="first", eval_episodes=1)
+    return first
+
+
+def test_fine_tuning_starts_from_the_published_expert_and_its_card_adds_the_cost(tmp_path, monkeypatch):
+    import csv
+
+    import torch
+
+    from helpers.experts import ExpertTrainer, finetune_config, publish_expert
+
+    _tiny_sac_published("run_forward", 128, tmp_path, monkeypatch)
+    published = tmp_path / "pretrained" / "run_forward"
+    start = {k: v.clone() for k, v in load_expert("run_forward").policy.actor.state_dict().items()}
+
+    config = finetune_config("run_forward", published, {"forward_reward_weight": 3.0}, warm_start_steps=50,
+                             eval_every=64, total_steps=128, learning_rate=1e-4)
+    tune = tmp_path / "runs" / "run_forward" / "tune"
+    trainer = ExpertTrainer("run_forward", config=config, run_dir=tune, tensorboard=False, progress_bar=False)
+    actor = trainer.model.policy.actor.state_dict()
+    assert all(torch.equal(actor[k], start[k]) for k in start)  # the expert's weights, not a fresh network
+    assert trainer.model.replay_buffer.pos == 50 and trainer.model.learning_starts == 0  # its own warm-up
+    assert trainer.model.learning_rate == 1e-4
+    assert trainer.venv.envs[0].unwrapped._forward_reward_weight == 3.0  # reshaped in training only
+    trainer.train(128)
+    card = publish_expert("run_forward", tune, command="tune", eval_episodes=1)  # replaces the expert it began from
+    assert card["env_steps"] == 128 + 128 and card["fine_tune"]["train_env_kwargs"] == {"forward_reward_weight": 3.0}
+    assert card["fine_tune"]["start_command"] == "first" and card["fine_tune"]["env_steps"] == 128
+    # the expert it started from is published beside it, checksummed, and the card says how to rerun from it
+    start_manifest = checkpoints.read_manifest(published / "start")
+    assert start_manifest["model.zip"] == card["fine_tune"]["start_model_sha256"]
+    assert card["fine_tune"]["reproduce"].startswith("python -m helpers.train_expert --skill run_forward "
+                                                     "--init-from pretrained/run_forward/start")
+    assert "--learning-rate 0.0001" in card["fine_tune"]["reproduce"] and "--stop-at 128" in card["fine_tune"]["reproduce"]
+    with open(published / "progress.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["phase"] for r in rows] == ["initial"] * 4 + ["fine-tune"] * 4  # evaluated every 128 // 4 steps
+    assert [int(r["env_steps"]) for r in rows] == list(range(32, 257, 32))
+
+    with pytest.raises(ValueError, match="not accepted"):
+        finetune_config("run_forward", published, {"forward_reward_wieght": 3.0})
+    with pytest.raises(ValueError, match="'run_forward' expert, not 'jump'"):
+        finetune_config("jump", published)
+    with pytest.raises(FileNotFoundError, match="pretrained/walk"):
+        finetune_config("walk", tmp_path / "nowhere")
+
+
+def test_train_expert_cli_refuses_reward_arguments_without_a_starting_expert(capsys):
+    from helpers.train_expert import main
+
+    with pytest.raises(SystemExit):
+        main(["--skill", "walk", "--train-env-kwarg", "forward_reward_weight=4"])
+    assert "--init-from" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--skill", "walk", "--init-from", "pretrained/walk", "--train-env-kwarg", "forward_reward_weight"])
+    assert "KEY=NUMBER" in capsys.readouterr().err
+
+
+def test_speed_bonus_fine_tune_relabels_the_earlier_runs_replay_buffer(tmp_path, monkeypatch):
+    from helpers.experts import HUMANOID_TORSO_VX, ExpertTrainer, SpeedBonus, finetune_config, load_npz
+
+    env, shaped = make_env("walk"), SpeedBonus(make_env("walk"), 2.0)
+    env.reset(seed=3), shaped.reset(seed=3)
+    action = env.action_space.sample()
+    obs, reward, *_ = env.step(action)
+    _, shaped_reward, *_ = shaped.step(action)
+    assert obs[HUMANOID_TORSO_VX] == env.unwrapped.data.qvel[0]  # the torso's forward velocity
+    assert shaped_reward == pytest.approx(reward + 2.0 * obs[HUMANOID_TORSO_VX])
+
+    first = _tiny_sac_published("walk", 96, tmp_path, monkeypatch)
+    config = finetune_config("walk", tmp_path / "pretrained" / "walk", speed_bonus=2.0, replay_from=first)
+    assert config.warm_start_steps == 0  # the earlier run's data replaces the warm-up
+    buffer = ExpertTrainer("walk", config=config, run_dir=tmp_path / "runs" / "walk" / "tune", tensorboard=False,
+                           progress_bar=False).model.replay_buffer
+    old = load_npz(first / "replay_buffer.npz")
+    assert buffer.pos == len(old["rewards"]) == 96
+    np.testing.assert_allclose(buffer.rewards[:96], old["rewards"] + 2.0 * old["next_observations"][..., HUMANOID_TORSO_VX],
+                               rtol=1e-5)
+
+    with pytest.raises(ValueError, match="humanoid"):
+        finetune_config("run_forward", tmp_path / "pretrained" / "walk", speed_bonus=1.0)
+    with pytest.raises(FileNotFoundError, match="replay_buffer.npz"):
+        finetune_config("walk", tmp_path / "pretrained" / "walk", replay_from=tmp_path)
+    with pytest.raises(ValueError, match="speed bonus only"):
+        finetune_config("walk", tmp_path / "pretrained" / "walk", {"forward_reward_weight": 2.0}, replay_from=first)
