@@ -418,9 +418,7 @@ class ExpertTrainer:
         card = json.loads((init / "card.json").read_text())
         self.state["init"] = {"from": str(init), "model_sha256": read_manifest(init)["model.zip"],
                               "env_steps": card["env_steps"], "wall_clock_s": card["wall_clock_s"],
-                              "command": card["command"], "train_env_kwargs": self.config.train_env_kwargs,
-                              "warm_start_steps": self.config.warm_start_steps,
-                              "speed_bonus": self.config.speed_bonus, "replay_from": self.config.replay_from}
+                              "command": card["command"]}  # how it was trained: in state["config"]
         t0 = time.time()
         if self.config.replay_from:
             buffer = self.model.replay_buffer
@@ -668,6 +666,23 @@ def _finetune_command(skill: str, config: dict[str, Any], stop_at: int) -> str:
     return " ".join(parts)
 
 
+def _fine_tune_card(skill: str, state: dict[str, Any], init: dict[str, Any], prior: dict[str, Any],
+                    run_dir: Path) -> dict[str, Any]:
+    """The card's account of a fine-tune: what it started from, how it trained, what it counts, how to rerun it."""
+    config = state["config"]
+    return {
+        "start": f"pretrained/{skill}/start", "start_model_sha256": init["model_sha256"],
+        "start_env_steps": init["env_steps"], "start_wall_clock_s": init["wall_clock_s"],
+        "start_command": init["command"], "env_steps": state["env_steps"], "wall_clock_s": round(state["wall_clock_s"], 1),
+        **{k: config[k] for k in ("speed_bonus", "replay_from", "train_env_kwargs", "warm_start_steps")},
+        "reproduce": _finetune_command(skill, config, json.loads((run_dir / "state.json").read_text())["env_steps"]),
+        "counted_before": {k: prior[k] for k in ("env_steps", "wall_clock_s", "counted")},
+        "note": "the card's env_steps and wall_clock_s are totals: counted_before plus the fine-tune's; progress.csv "
+                "is counted_before's curve, then the fine-tune's. The speed bonus and train_env_kwargs apply in "
+                "training only; the evaluation uses the skill's own reward.",
+    }
+
+
 def _finetune_prior(init: dict[str, Any], init_dir: Path) -> dict[str, Any]:
     """What a fine-tune stands on, counted in its card: the starting expert's training or, when it began
     from an earlier run's replay buffer, that run's (the starting expert being one of its checkpoints:
@@ -694,13 +709,14 @@ def _write_finetune_curve(prior_curve: Path, curve: Path, prior: dict[str, Any],
     for r in _read_curve(curve):
         rows.append(dict(r, env_steps=int(r["env_steps"]) + prior["env_steps"],
                          wall_clock_s=round(float(r["wall_clock_s"]) + prior["wall_clock_s"], 1), phase="fine-tune"))
-    fields = list(dict.fromkeys(k for r in rows for k in r))
-    tmp = out.with_suffix(".tmp")
-    with open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=fields)
-        w.writeheader()
-        w.writerows(rows)
-    tmp.replace(out)
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
+            w.writeheader()
+            w.writerows(rows)
+
+    atomic_save(out, write)
 
 
 def publish_expert(skill: str, run_dir: Path, command: str, eval_episodes: int = 10,
@@ -788,18 +804,7 @@ def publish_expert(skill: str, run_dir: Path, command: str, eval_episodes: int =
         # best/state.json is the run's state at that checkpoint; a fine-tune adds the cost of what it stands on
         "env_steps": state["env_steps"] + (prior["env_steps"] if init else 0),
         "wall_clock_s": round(state["wall_clock_s"] + (prior["wall_clock_s"] if init else 0.0), 1),
-        **({"fine_tune": {
-            "start": f"pretrained/{s.name}/start", "start_model_sha256": init["model_sha256"],
-            "start_env_steps": init["env_steps"], "start_wall_clock_s": init["wall_clock_s"],
-            "start_command": init["command"], "env_steps": state["env_steps"],
-            "wall_clock_s": round(state["wall_clock_s"], 1),
-            **{k: init[k] for k in ("speed_bonus", "replay_from", "train_env_kwargs", "warm_start_steps")},
-            "reproduce": _finetune_command(s.name, state["config"],
-                                           json.loads((init_dir.parent / "state.json").read_text())["env_steps"]),
-            "counted_before": {k: prior[k] for k in ("env_steps", "wall_clock_s", "counted")},
-            "note": "the card's env_steps and wall_clock_s are totals: counted_before plus the fine-tune's; "
-                    "progress.csv is counted_before's curve, then the fine-tune's. The speed bonus and train_env_kwargs apply in training only; the evaluation uses the "
-                    "skill's own reward."}} if init else {}),
+        **({"fine_tune": _fine_tune_card(s.name, state, init, prior, init_dir.parent)} if init else {}),
         "checkpoint": ({"kind": "best", "selected_by": _selection_text(state), "training_eval": state["best"]}
                        if checkpoint == "best" else {"kind": "last"}),
         "hardware": hardware or machine_info(),
