@@ -33,6 +33,7 @@ CHEETAH_REST_HEIGHT = 0.57  # torso z (m) of HalfCheetah standing still with zer
 CHEETAH_FOOT_REST_HEIGHT = 0.11  # mean z of the two foot geoms at rest
 TARGET_SPEED_RANGE = (-3.0, 3.0)  # m/s, the goal range of target_speed
 CTRL_COST = 0.1  # HalfCheetah's own control-cost weight, reused by the custom rewards
+JUMP_DRIFT_COST = 0.25  # per m/s of forward or backward speed: a jump stays on the spot
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,8 @@ class SkillInfo(gym.Wrapper):
 
     def _state(self) -> dict[str, float]:
         data = self.env.unwrapped.data
+        # z-component of the torso's own up axis: 1 upright, 0 on its side, -1 on its back
+        torso_up = float(data.body("torso").xmat[8])
         if self.body == "cheetah":
             # qpos = [rootx, rootz, rooty, 6 joints]; the torso body's world z is the height
             return {
@@ -69,9 +72,10 @@ class SkillInfo(gym.Wrapper):
                 "pitch": float(data.qpos[2]),
                 "pitch_rate": float(data.qvel[2]),
                 "vertical_velocity": float(data.qvel[1]),
+                "torso_up": torso_up,
             }
         return {"torso_height": float(data.qpos[2]), "pitch": 0.0, "pitch_rate": 0.0,
-                "vertical_velocity": float(data.qvel[2])}
+                "vertical_velocity": float(data.qvel[2]), "torso_up": torso_up}
 
     def reset(self, **kwargs):
         obs, info = self.env.reset(**kwargs)
@@ -97,8 +101,12 @@ def cheetah_reward(skill: str, info: dict[str, Any], action: np.ndarray, target_
     One function for all five cheetah skills, so a controller can score any step under any skill
     (notebook 03 measures the return lost around a switch this way).
 
-    * jump: torso above its rest height plus clearance of the lower foot. The foot term is what makes
-      it a jump: rearing up on the back leg raises the torso but keeps a foot on the ground.
+    * jump: torso above its rest height plus clearance of the lower foot, both paid only as far as the
+      torso is upright (its up axis's vertical component, floored at 0), minus a little for drifting
+      away. The foot term is what makes it a jump: rearing up on the back leg raises the torso but keeps
+      a foot on the ground. The uprightness factor is what makes it land on its feet: a cheetah lying
+      on its back has its feet high in the air, and without the factor that pays (the first jump
+      expert learned exactly that and spent 89% of its time upside down).
     * front_flip: pitch rate in the front-flip direction (rooty increasing: nose down, forward).
     """
     ctrl = _ctrl_cost(action)
@@ -107,9 +115,10 @@ def cheetah_reward(skill: str, info: dict[str, Any], action: np.ndarray, target_
     if skill == "run_backward":
         return -info["x_velocity"] - ctrl
     if skill == "jump":
-        torso_up = max(0.0, info["torso_height"] - CHEETAH_REST_HEIGHT)
+        height = max(0.0, info["torso_height"] - CHEETAH_REST_HEIGHT)
         clearance = max(0.0, info["lowest_foot_height"] - CHEETAH_FOOT_REST_HEIGHT)
-        return 5.0 * torso_up + 10.0 * clearance - ctrl
+        upright = max(0.0, info["torso_up"])
+        return upright * (5.0 * height + 10.0 * clearance) - JUMP_DRIFT_COST * abs(info["x_velocity"]) - ctrl
     if skill == "front_flip":
         return info["pitch_rate"] - ctrl
     if skill == "target_speed":
@@ -192,7 +201,8 @@ SKILLS: dict[str, Skill] = {
               env_kwargs={"forward_reward_weight": -1.0}),
         Skill("jump", "cheetah", "HalfCheetah-v5", "jump up and down, lifting all feet off the ground",
               "mean_peak_height", "m above rest",
-              "5 (torso z - rest) + 10 (lower foot clearance) - 0.1 |a|^2", wrapper=JumpReward),
+              "max(up_z, 0) [5 (torso z - rest) + 10 (lower foot clearance)] - 0.25 |v| - 0.1 |a|^2",
+              wrapper=JumpReward),
         Skill("front_flip", "cheetah", "HalfCheetah-v5", "do front flips, rotating forward about the pitch axis",
               "flips_per_episode", "flips", "pitch rate (front-flip direction) - 0.1 |a|^2", wrapper=FlipReward),
         Skill("target_speed", "cheetah", "HalfCheetah-v5", "run at a given speed, forward or backward",
@@ -293,10 +303,12 @@ def episode_metrics(skill: str | Skill, infos: list[dict[str, Any]]) -> dict[str
     vx = np.array([i["x_velocity"] for i in infos], dtype=np.float64)
     height = np.array([i["torso_height"] for i in infos], dtype=np.float64)
     pitch = np.array([i["pitch"] for i in infos], dtype=np.float64)
+    up = np.array([i["torso_up"] for i in infos], dtype=np.float64)
     out = {
         "mean_forward_speed": float(vx.mean()),
         "mean_backward_speed": float(-vx.mean()),
         "final_torso_height": float(height[-1]),
+        "upright_fraction": float((up > 0).mean()),  # steps with the torso's up axis above the horizontal
     }
     if s.body == "cheetah":
         out["mean_peak_height"] = mean_peak_height(height - CHEETAH_REST_HEIGHT)

@@ -88,10 +88,24 @@ def test_jump_rewards_height():
     assert lifted > rest + 3
 
 
+def test_jump_pays_nothing_upside_down():
+    """The first jump expert lay on its back with its feet in the air: that must earn nothing."""
+    env = make_env("jump")
+    env.reset(seed=0)
+    data = env.unwrapped.data
+    data.qpos[1], data.qpos[2] = 0.6, np.pi  # lifted and turned over: feet and torso high, upside down
+    data.qvel[:] = 0
+    _, reward, _, _, info = env.step(np.zeros(6))
+    assert info["torso_up"] < -0.9 and info["lowest_foot_height"] > 0.5
+    assert reward <= 0.0
+
+
 def test_metrics_from_synthetic_episodes():
-    infos = [{"x_velocity": v, "torso_height": 0.57, "pitch": p} for v, p in zip([1.0, 3.0], [0.0, 4 * np.pi + 0.1])]
+    infos = [{"x_velocity": v, "torso_height": 0.57, "pitch": p, "torso_up": np.cos(p)}
+             for v, p in zip([1.0, 3.0, 2.0, 2.0], [0.0, np.pi, 2 * np.pi + 1.7, 4 * np.pi + 0.1])]
     m = episode_metrics("front_flip", infos)
     assert m["mean_forward_speed"] == 2.0 and m["mean_backward_speed"] == -2.0 and m["flips_per_episode"] == 2.0
+    assert m["upright_fraction"] == 0.5  # upright at 0 and 4 pi + 0.1; on its back at pi, past vertical at 2 pi + 1.7
     t = np.linspace(0, 4 * np.pi, 200)
     assert mean_peak_height(0.3 * np.clip(np.sin(t), 0, None)) == pytest.approx(0.3, abs=0.01)
     assert mean_peak_height(np.zeros(10)) == 0.0
