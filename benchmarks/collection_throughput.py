@@ -34,8 +34,8 @@ import psutil  # noqa: E402
 def plain_loop(skill: str, steps: int, use_sb3: bool = False) -> float:
     import torch
 
-    from helpers.experts import load_expert, fast_actor
-    from helpers.skills import make_env
+    from helpers.experts.policy import fast_actor, load_expert
+    from helpers.envs.factory import make_env
 
     torch.set_num_threads(1)
     expert = load_expert(skill)
@@ -85,8 +85,8 @@ def main(argv=None) -> dict:
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
 
-    from helpers.profiles import machine_info
-    from helpers.simulator import frame_skip, mj_steps_per_second
+    from helpers.core.provenance import machine_info
+    from helpers.envs.simulator import frame_skip, mj_steps_per_second
 
     body = "cheetah" if args.skill not in ("walk", "stand_up") else ("humanoid" if args.skill == "walk" else "humanoid_standup")
     cores = os.cpu_count()

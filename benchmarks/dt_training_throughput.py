@@ -49,7 +49,7 @@ def make_models():
     import transformers
     from transformers import DecisionTransformerConfig, DecisionTransformerModel
 
-    from helpers.dt import DecisionTransformer, DTConfig
+    from helpers.models.dt import DecisionTransformer, DTConfig
 
     transformers.logging.set_verbosity_error()
     ours = DecisionTransformer(DTConfig(state_dim=STATE, act_dim=ACT, context_len=K, n_layer=3, n_head=1, n_embd=128,
@@ -70,7 +70,7 @@ def fixed_batch(seed: int = 0) -> dict[str, torch.Tensor]:
 
 def train_step_fn(model, hf: bool):
     """One optimiser step, identical for both models apart from the forward call."""
-    from helpers.dt import action_loss
+    from helpers.models.dt import action_loss
 
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=1e-4)
     model.train()
@@ -160,9 +160,9 @@ def flops_and_breakdown(model, step, batch, step_seconds: float) -> dict:
 
 
 def inference_speed(steps: int = 1500) -> dict:
-    from helpers.dt import DecisionTransformer, DTConfig
-    from helpers.policies import DTPolicy
-    from helpers.skills import make_env
+    from helpers.models.dt import DecisionTransformer, DTConfig
+    from helpers.models.dt_policy import DTPolicy
+    from helpers.envs.factory import make_env
 
     torch.manual_seed(0)
     model = DecisionTransformer(DTConfig(context_len=K, dropout=0.1)).eval()
@@ -202,8 +202,9 @@ import json, resource, sys, time
 import numpy as np, torch
 sys.path.insert(0, {repo!r})
 torch.set_num_threads({threads})
-from helpers.dt import DecisionTransformer, DTConfig, action_loss
-from helpers.dt_data import WindowSampler, open_flat
+from helpers.models.dt import DecisionTransformer, DTConfig, action_loss
+from helpers.data.flat import open_flat
+from helpers.data.windows import WindowSampler
 data = open_flat({path!r})
 sampler = WindowSampler(data, 20, 1000.0)
 model = DecisionTransformer(DTConfig(max_ep_len=1000))
@@ -230,8 +231,9 @@ print(json.dumps({{"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_ma
 
 
 def big_dataset_figures(train_batches_per_s: float, threads: int, rss_steps: int) -> dict:
-    from helpers.collect import DATASETS_DIR
-    from helpers.dt_data import WindowSampler, open_flat, synthetic_flat
+    from helpers.data.minari_io import DATASETS_DIR
+    from helpers.data.flat import open_flat, synthetic_flat
+    from helpers.data.windows import WindowSampler
 
     path = DATASETS_DIR / "bench" / "synthetic_5M"
     t0 = time.perf_counter()
@@ -279,7 +281,7 @@ def main() -> dict:
     res.update(flops_and_breakdown(ours, step, batch, B / tp["ours_samples_per_s"]))
     res.update(inference_speed())
     res.update(big_dataset_figures(tp["ours_samples_per_s"] / B, args.threads, args.rss_steps))
-    from helpers.profiles import machine_info
+    from helpers.core.provenance import machine_info
 
     res["machine"] = machine_info()
     res["load_average"] = list(os.getloadavg())

@@ -24,8 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from helpers.experts import EXPERT_CONFIGS, ZOO_PPO_HALFCHEETAH, ExpertTrainer  # noqa: E402
-from helpers.profiles import machine_info  # noqa: E402
+from helpers.experts.configs import EXPERT_CONFIGS, ZOO_PPO_HALFCHEETAH
+from helpers.experts.trainer import ExpertTrainer  # noqa: E402
+from helpers.core.provenance import machine_info  # noqa: E402
 
 
 def time_to_return(config, seed: int, target: float, max_steps: int, workdir: Path, name: str) -> dict:

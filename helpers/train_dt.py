@@ -5,496 +5,70 @@
     torchrun --nnodes 2 --nproc_per_node 8 --rdzv-endpoint HOST:29500 -m helpers.train_dt ...   # a cluster
     python -m helpers.train_dt ... --publish pretrained/dt      # + evaluated card, safetensors, manifest
 
-Killed at any moment, the same command resumes from the last checkpoint (``<out>/checkpoint.safetensors``,
-written atomically every ``--ckpt-every`` steps). Resuming is exact: batch ``i`` of rank ``r`` is drawn
-from ``default_rng([seed, r, i])`` and dropout is reseeded the same way, so a run interrupted and
-resumed ends with the same weights as one that was not (on the same hardware).
-
-Under torchrun every process samples its own batches, gradients are averaged by DDP (gloo on CPU,
-NCCL on GPU), and rank 0 alone logs (TensorBoard in ``<out>/tb``, ``progress.csv``, tqdm), evaluates
-and checkpoints. At the end the ranks compare a digest of their weights and fail if they differ.
-On a GPU the forward and backward run under bf16 autocast (fp16 with a gradient scaler where bf16
-is unsupported).
+Every setting of :class:`helpers.models.dt_training.TrainConfig` is a flag (``--batch-size`` or
+``--batch_size``). Killed at any moment, the same command resumes from the last checkpoint. The last
+line printed (rank 0) is one JSON object with the run's folder, steps and time.
 """
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import csv
-import hashlib
 import json
 import os
 import shlex
 import sys
-import time
-from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import torch
 
 from . import REPO_ROOT
-from .checkpoints import append_csv_row, atomic_save, atomic_write_json, write_manifest
-from .dt import DecisionTransformer, DTConfig, action_loss, save_model, spread_loss
-from .dt_data import WindowSampler, flat_dataset
-from .schedules import warmup_cosine_lr
-
-QUALITY_MIX = ("expert", "medium", "random")
-EVAL_SEED = 5000  # evaluations during training; the card's held-out evaluation uses CARD_SEED
-CARD_SEED = 1000  # the expert cards' evaluation seeds (1000..1009): no dataset episode uses them
+from .core.errors import cli_errors
+from .core.training import parse_config
+from .models.dt_training import TrainConfig, publish, train
 
 
-@dataclass
-class TrainConfig:
-    """A training run: data, model size, optimisation, logging."""
-
-    skill: str = "run_forward"
-    root: str = "datasets/cpu"  # Minari root folder
-    datasets: tuple[str, ...] = ()  # default: course/<skill>/{expert,medium,random}-v0
-    steps: int = 12_000  # optimiser steps
-    batch_size: int = 64  # per process
-    context_len: int = 20
-    n_layer: int = 3
-    n_head: int = 1
-    n_embd: int = 128
-    dropout: float = 0.1
-    predict_std: bool = False  # also learn the spread of the data's actions (acting samples from it)
-    lr: float = 6e-4
-    min_lr_ratio: float = 0.1  # cosine decay to lr * min_lr_ratio
-    warmup: int = 500
-    weight_decay: float = 1e-4
-    grad_clip: float = 0.25
-    return_scale: float = 1000.0  # returns-to-go are divided by this
-    seed: int = 0
-    precision: str = "auto"  # auto (bf16 on GPU, fp32 on CPU) | fp32 | bf16 | fp16
-    device: str = "auto"  # auto | cpu | cuda
-    log_every: int = 50
-    ckpt_every: int = 500
-    eval_every: int = 2000  # 0: no evaluation during training
-    eval_episodes: int = 2
-
-    def __post_init__(self):
-        self.datasets = tuple(self.datasets) or tuple(f"course/{self.skill}/{q}-v0" for q in QUALITY_MIX)
-        for name in ("steps", "batch_size", "context_len", "log_every", "ckpt_every"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
-        if self.precision not in ("auto", "fp32", "bf16", "fp16"):
-            raise ValueError(f"--precision must be auto, fp32, bf16 or fp16, got {self.precision!r}")
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise ValueError(f"--device must be auto, cpu or cuda, got {self.device!r}")
-
-    def model_config(self, data) -> DTConfig:
-        return DTConfig(state_dim=data.obs_dim, act_dim=data.act_dim, context_len=self.context_len,
-                        n_layer=self.n_layer, n_head=self.n_head, n_embd=self.n_embd, dropout=self.dropout,
-                        max_ep_len=int(data.episode_lengths.max()), predict_std=self.predict_std)
-
-    def lr_at(self, step: int) -> float:
-        """Linear warmup, then cosine decay to ``lr * min_lr_ratio`` at the last step."""
-        return warmup_cosine_lr(step, self.lr, self.warmup, self.steps, self.min_lr_ratio)
+def _extra_flags(parser) -> None:
+    parser.add_argument("--out", default=None, help="run folder (default: runs/dt/<skill>)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads per process")
+    parser.add_argument("--stop-after", type=int, default=None, help="end this sitting after this many steps")
+    parser.add_argument("--publish", default=None, metavar="DIR", help="after training, copy to DIR with an evaluated card")
+    parser.add_argument("--card-episodes", type=int, default=10)
+    parser.add_argument("--no-progress", action="store_true")
 
 
-# --------------------------------------------------------------------------------------------------
-# Processes and devices
-# --------------------------------------------------------------------------------------------------
-
-@dataclass
-class Dist:
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
+def reproducing_command(argv: list[str]) -> str:
+    """The command that rebuilds a run: the arguments given, without a sitting's ``--stop-after``."""
+    kept, i = [], 0
+    while i < len(argv):
+        if argv[i] == "--stop-after":
+            i += 2
+            continue
+        kept.append(argv[i])
+        i += 1
+    return "python -m helpers.train_dt " + " ".join(shlex.quote(a) for a in kept)
 
 
-def setup_distributed(device: str) -> Dist:
-    """Read torchrun's environment; start the process group (NCCL on GPU, gloo on CPU) if world > 1."""
-    world = int(os.environ.get("WORLD_SIZE", 1))
-    rank, local_rank = int(os.environ.get("RANK", 0)), int(os.environ.get("LOCAL_RANK", 0))
-    use_cuda = torch.cuda.is_available() if device == "auto" else device == "cuda"
-    if use_cuda and not torch.cuda.is_available():
-        raise SystemExit("--device cuda, but torch sees no CUDA GPU (is this the CPU build of torch?)")
-    dev = torch.device(f"cuda:{local_rank}" if use_cuda else "cpu")
-    if use_cuda:
-        torch.cuda.set_device(dev)
-    if world > 1:
-        import torch.distributed as dist
-
-        dist.init_process_group("nccl" if use_cuda else "gloo")
-    return Dist(rank, world, local_rank, dev)
-
-
-def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    if precision == "fp32" or (precision == "auto" and device.type == "cpu"):
-        return None
-    if precision == "auto":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
-
-
-# --------------------------------------------------------------------------------------------------
-# Checkpoints: one safetensors file (model + optimiser tensors; the rest as JSON metadata), atomic
-# --------------------------------------------------------------------------------------------------
-
-def save_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                    state: dict[str, Any], scaler: torch.amp.GradScaler | None = None) -> None:
-    from safetensors.torch import save_file
-
-    tensors = {f"model.{k}": v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    opt = optimizer.state_dict()
-    for idx, per_param in opt["state"].items():
-        for name, value in per_param.items():
-            tensors[f"optim.{idx}.{name}"] = torch.as_tensor(value).detach().contiguous().cpu()
-    meta = {"state": json.dumps(state), "param_groups": json.dumps(opt["param_groups"]),
-            "scaler": json.dumps(scaler.state_dict() if scaler is not None and scaler.is_enabled() else None)}
-    atomic_save(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta))
-
-
-def load_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                    scaler: torch.amp.GradScaler | None = None) -> dict[str, Any]:
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata()
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
-    device = next(model.parameters()).device
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    per_param: dict[int, dict[str, torch.Tensor]] = {}
-    for k, v in tensors.items():
-        if k.startswith("optim."):
-            _, idx, name = k.split(".", 2)
-            per_param.setdefault(int(idx), {})[name] = v if name == "step" else v.to(device)
-    optimizer.load_state_dict({"state": per_param, "param_groups": json.loads(meta["param_groups"])})
-    scaler_state = json.loads(meta.get("scaler", "null"))
-    if scaler is not None and scaler_state:
-        scaler.load_state_dict(scaler_state)
-    return json.loads(meta["state"])
-
-
-def checkpoint_state(path: Path) -> dict[str, Any]:
-    """The JSON state stored in a checkpoint (step, config, ...), without loading its tensors."""
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as f:
-        return json.loads(f.metadata()["state"])
-
-
-def param_digest(model: torch.nn.Module) -> str:
-    h = hashlib.sha256()
-    for name, p in sorted(model.state_dict().items()):
-        h.update(name.encode())
-        h.update(p.detach().float().cpu().numpy().tobytes())
-    return h.hexdigest()
-
-
-# --------------------------------------------------------------------------------------------------
-# Training
-# --------------------------------------------------------------------------------------------------
-
-
-def _truncate_csv(path: Path, last_step: int) -> None:
-    """Drop the rows of a log with ``step > last_step`` (written after the checkpoint we resume from)."""
-    if not path.exists():
-        return
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    kept = [r for r in rows if int(r["step"]) <= last_step]
-    if len(kept) == len(rows):
-        return
-    if not kept:
-        path.unlink()
-        return
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(kept)
-
-
-def evaluate_dt(model: DecisionTransformer, data_meta: dict[str, Any], cfg: TrainConfig, target_return: float,
-                episodes: int, seed: int) -> dict[str, Any]:
-    from .evaluate import evaluate_policy
-    from .policies import DTPolicy
-
-    was_training = model.training
-    policy = DTPolicy(model, data_meta["obs_mean"], data_meta["obs_std"], cfg.return_scale, target_return)
-    res = evaluate_policy(policy, cfg.skill, episodes=episodes, seed=seed)
-    model.train(was_training)
-    return res
-
-
-def export_config(cfg: TrainConfig, model_cfg: DTConfig, data, target_return: float) -> dict[str, Any]:
-    """What config.json holds beside the architecture: everything needed to act with the model."""
-    return {"skill": cfg.skill, "obs_mean": data.meta["obs_mean"], "obs_std": data.meta["obs_std"],
-            "return_scale": cfg.return_scale, "target_return": float(target_return),
-            "datasets": list(cfg.datasets), "training": asdict(cfg)}
-
-
-def train(cfg: TrainConfig, out: Path | str, progress: bool = True, threads: int | None = None,
-          stop_after: int | None = None) -> dict[str, Any]:
-    """Train (or resume) into ``out``; returns the final state. ``stop_after`` ends this sitting early."""
-    out = Path(out)
-    dist_info = setup_distributed(cfg.device)
-    rank, world, device, main = dist_info.rank, dist_info.world, dist_info.device, dist_info.main
-    if threads:
-        torch.set_num_threads(threads)
-    is_dist = world > 1
-    if is_dist:
-        import torch.distributed as dist
-    # data: rank 0 builds the flat arrays once; the others wait, then memory-map the same files
-    if main:
-        data = flat_dataset(cfg.root, cfg.datasets)
-    if is_dist:
-        dist.barrier()
-    if not main:
-        data = flat_dataset(cfg.root, cfg.datasets)
-    model_cfg = cfg.model_config(data)
-    sampler = WindowSampler(data, cfg.context_len, cfg.return_scale, max_timestep=model_cfg.max_ep_len)
-    target_return = float(data.meta["return_max"])
-
-    torch.manual_seed(cfg.seed)
-    model = DecisionTransformer(model_cfg).to(device)
-    decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "embed_timestep" not in n and "token_type" not in n]
-    no_decay = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and "embed_timestep" not in n and "token_type" not in n)]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                                   {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.999),
-                                  fused=device.type == "cuda")
-    amp_dtype = autocast_dtype(cfg.precision, device)
-    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
-
-    out.mkdir(parents=True, exist_ok=True)
-    ckpt_path = out / "checkpoint.safetensors"
-    state = {"step": 0, "train_seconds": 0.0, "samples": 0, "world_size": world, "config": asdict(cfg),
-             "model": asdict(model_cfg), "data": {"datasets": list(cfg.datasets), "n_steps": data.n_steps,
-                                                  "n_episodes": data.n_episodes}}
-    if ckpt_path.exists():
-        saved = checkpoint_state(ckpt_path)
-        mismatch = {k: (saved["config"].get(k), v) for k, v in asdict(cfg).items()
-                    if k not in ("steps", "log_every", "ckpt_every", "eval_every", "eval_episodes", "device")
-                    and saved["config"].get(k) != (list(v) if isinstance(v, tuple) else v)}
-        if mismatch:
-            raise SystemExit(f"{ckpt_path} was written by a run with other settings {mismatch} (saved, now): "
-                             "use another --out, or the same settings to resume")
-        saved = load_checkpoint(ckpt_path, model, optimizer, scaler)
-        state.update(step=saved["step"], train_seconds=saved["train_seconds"], samples=saved["samples"])
-        if main:
-            print(f"resuming {out} at step {state['step']}", file=sys.stderr, flush=True)
-            for name in ("progress.csv", "eval.csv"):  # rows logged after the checkpoint are redone
-                _truncate_csv(out / name, state["step"])
-    if main:
-        atomic_write_json(out / "config.json", export_config(cfg, model_cfg, data, target_return) | {"model": asdict(model_cfg)})
-    train_model = model
-    if is_dist:
-        from torch.nn.parallel import DistributedDataParallel as DDP
-
-        train_model = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
-
-    writer = None
-    if main:
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-
-            writer = SummaryWriter(str(out / "tb"))
-        except ImportError:  # pragma: no cover - tensorboard is a dependency, but logging is optional
-            writer = None
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=cfg.steps, initial=state["step"], disable=not (main and progress), desc="DT training",
-               dynamic_ncols=True)
-    end = cfg.steps if stop_after is None else min(cfg.steps, state["step"] + stop_after)
-    model.train()
-    t_last, loss_sum, loss_n, samples_since = time.perf_counter(), 0.0, 0, 0
-    step = state["step"]
-    while step < end:
-        rng = np.random.default_rng([cfg.seed, rank, step])
-        torch.manual_seed(cfg.seed * 1_000_003 + rank * 10_007 + step)  # dropout: exact on resume
-        batch = sampler.sample(cfg.batch_size, rng)
-        b = {k: torch.from_numpy(v).to(device, non_blocking=True) for k, v in batch.items()}
-        for group in optimizer.param_groups:
-            group["lr"] = cfg.lr_at(step)
-        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-            outputs = train_model(b["states"], b["actions"], b["returns_to_go"], b["timesteps"],
-                                  return_log_std=cfg.predict_std)
-            pred, log_std = outputs if cfg.predict_std else (outputs, None)
-            mse = action_loss(pred.float(), b["actions"], b["mask"])
-            loss = mse if log_std is None else mse + spread_loss(pred.float(), log_std.float(), b["actions"], b["mask"])
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.unscale_(optimizer)
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        scaler.step(optimizer)
-        scaler.update()
-        step += 1
-        loss_sum += mse.item()  # the logged loss is the action MSE, comparable with or without predict_std
-        loss_n += 1
-        samples_since += cfg.batch_size * world
-        bar.update(1)
-        if step % cfg.log_every == 0 or step == end:
-            now = time.perf_counter()
-            state["train_seconds"] += now - t_last
-            state["samples"] += samples_since
-            row = {"step": step, "loss": loss_sum / loss_n, "lr": cfg.lr_at(step - 1),
-                   "samples_per_s": samples_since / (now - t_last), "train_seconds": round(state["train_seconds"], 2)}
-            if main:
-                append_csv_row(out / "progress.csv", row)
-                if writer is not None:
-                    writer.add_scalar("train/loss", row["loss"], step)
-                    writer.add_scalar("train/lr", row["lr"], step)
-                    writer.add_scalar("train/samples_per_s", row["samples_per_s"], step)
-                bar.set_postfix(loss=f"{row['loss']:.4f}")
-            loss_sum, loss_n, samples_since = 0.0, 0, 0
-            t_last = time.perf_counter()
-        if main and cfg.eval_every and (step % cfg.eval_every == 0 or step == cfg.steps):
-            # at the best return in the data, and at 40% of it: does asking for less give less?
-            res = evaluate_dt(model, data.meta, cfg, target_return, cfg.eval_episodes, EVAL_SEED)
-            low = evaluate_dt(model, data.meta, cfg, 0.4 * target_return, cfg.eval_episodes, EVAL_SEED)
-            append_csv_row(out / "eval.csv", {"step": step, "target_return": target_return,
-                                           "mean_return": res["mean_return"], "std_return": res["std_return"],
-                                           "low_target_return": 0.4 * target_return,
-                                           "low_mean_return": low["mean_return"], "low_std_return": low["std_return"],
-                                           "train_seconds": round(state["train_seconds"], 2)})
-            if writer is not None:
-                writer.add_scalar("eval/mean_return", res["mean_return"], step)
-                writer.add_scalar("eval/mean_return_at_40pct_target", low["mean_return"], step)
-            bar.write(f"step {step}: return {res['mean_return']:.0f} +- {res['std_return']:.0f} at target "
-                      f"{target_return:.0f}; {low['mean_return']:.0f} +- {low['std_return']:.0f} at {0.4 * target_return:.0f}")
-            t_last = time.perf_counter()  # evaluation is not training time
-        if step % cfg.ckpt_every == 0 or step == end:
-            state["step"] = step
-            if main:
-                save_checkpoint(ckpt_path, model, optimizer, state, scaler)
-                atomic_write_json(out / "state.json", state)
-            t_last = time.perf_counter()
-    bar.close()
-    state["step"] = step
-    digest = param_digest(model)
-    digests = [digest]
-    if is_dist:
-        digests = [None] * world
-        dist.all_gather_object(digests, digest)
-    state["rank_param_digests"] = digests
-    if main:
-        atomic_write_json(out / "state.json", state)
-        save_model(model, out / "export", export_config(cfg, model_cfg, data, target_return))
-        if writer is not None:
-            writer.close()
-    if is_dist:
-        dist.barrier()
-        dist.destroy_process_group()
-    if len(set(digests)) != 1:
-        raise RuntimeError(f"the {world} processes ended with different weights: {digests}")
-    return state
-
-
-# --------------------------------------------------------------------------------------------------
-# Publishing: the committed checkpoint with its evaluated card
-# --------------------------------------------------------------------------------------------------
-
-def publish(run_dir: Path | str, out: Path | str, command: str, episodes: int = 10, seed: int = CARD_SEED,
-            low_target_fraction: float = 0.4) -> dict[str, Any]:
-    """Copy a finished run's weights to ``out`` with an evaluated card.json and a MANIFEST.sha256."""
-    import shutil
-
-    from .dt import load_model
-    from .evaluate import evaluate_policy
-    from .experts import expert_dir
-    from .policies import DTPolicy
-    from .profiles import machine_info
-
-    run_dir, out = Path(run_dir), Path(out)
-    torch.set_num_threads(1)  # acting one step at a time: one thread is fastest (see helpers.policies.load)
-    state = json.loads((run_dir / "state.json").read_text())
-    model, config = load_model(run_dir / "export")
-    out.mkdir(parents=True, exist_ok=True)
-    for name in ("model.safetensors", "config.json"):
-        shutil.copy2(run_dir / "export" / name, out / name)
-    for name in ("progress.csv", "eval.csv"):
-        if (run_dir / name).exists():
-            shutil.copy2(run_dir / name, out / name)
-    expert_card = json.loads((expert_dir(config["skill"]) / "card.json").read_text())
-    expert_return = expert_card["evaluation"]["mean_return"]
-
-    def run(target: float) -> dict[str, Any]:
-        policy = DTPolicy(model, config["obs_mean"], config["obs_std"], config["return_scale"], target)
-        res = evaluate_policy(policy, config["skill"], episodes=episodes, seed=seed)
-        return {"target_return": target, **{k: res[k] for k in ("mean_return", "std_return", "mean_episode_length",
-                                                                 "returns", "metric", "metrics", "metric_std")}}
-
-    high = run(config["target_return"])
-    low = run(low_target_fraction * expert_return)
-    card = {
-        "name": f"Decision Transformer, {config['skill']}",
-        "skill": config["skill"],
-        "model": config["model"],
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "data": {"root": config["training"]["root"], "datasets": config["datasets"], **state["data"]},
-        "training": {"steps": state["step"], "samples": state["samples"], "batch_size": config["training"]["batch_size"],
-                     "world_size": state["world_size"], "train_seconds": round(state["train_seconds"], 1),
-                     "config": config["training"]},
-        "hardware": machine_info(),
-        "command": command,
-        "target_return": config["target_return"],
-        "target_return_rule": "the best episode return in the training data",
-        "expert_return": expert_return,
-        "evaluation": {"seeds": list(range(seed, seed + episodes)), "episodes": episodes,
-                       "inference": "helpers.dt.DTRunner, 4 streams", **high,
-                       "fraction_of_expert": high["mean_return"] / expert_return},
-        "evaluation_low_target": {**low, "target_fraction_of_expert": low_target_fraction},
-        "reproduce_evaluation": (f"python -m helpers.evaluate --skill {config['skill']} --policy dt "
-                                 f"--episodes {episodes} --seed {seed} --json"),
-    }
-    atomic_write_json(out / "card.json", card)
-    files = ["model.safetensors", "config.json", "card.json"] + [n for n in ("progress.csv", "eval.csv")
-                                                                  if (out / n).exists()]
-    write_manifest(out, files)
-    return card
-
-
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    p = argparse.ArgumentParser(prog="python -m helpers.train_dt", description=__doc__.split("\n")[0])
-    defaults = TrainConfig()
-    for f in fields(TrainConfig):
-        flag = "--" + f.name.replace("_", "-")
-        if f.name == "datasets":
-            p.add_argument(flag, nargs="+", default=None, help="dataset ids (default: the skill's expert, medium, random)")
-        elif isinstance(getattr(defaults, f.name), bool):
-            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=getattr(defaults, f.name))
-        else:
-            p.add_argument(flag, type=type(getattr(defaults, f.name)), default=getattr(defaults, f.name))
-    p.add_argument("--out", default=None, help="run folder (default: runs/dt/<skill>)")
-    p.add_argument("--threads", type=int, default=None, help="torch threads per process")
-    p.add_argument("--stop-after", type=int, default=None, help="end this sitting after this many steps")
-    p.add_argument("--publish", default=None, metavar="DIR", help="after training, copy to DIR with an evaluated card")
-    p.add_argument("--card-episodes", type=int, default=10)
-    p.add_argument("--no-progress", action="store_true")
-    args = p.parse_args(argv)
-    try:
-        cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name) is not None})
-    except ValueError as exc:
-        p.error(str(exc))
+def run(argv: list[str]) -> dict:
+    cfg, args = parse_config(TrainConfig, argv, prog="python -m helpers.train_dt",
+                             description=__doc__.split("\n")[0], extra=_extra_flags)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     out = Path(args.out) if args.out else REPO_ROOT / "runs" / "dt" / cfg.skill
-    state = train(cfg, out, progress=not args.no_progress, threads=args.threads, stop_after=args.stop_after)
+    state = train(cfg, out, progress=not args.no_progress, stop_after=args.stop_after)
     result = {"out": str(out), "step": state["step"], "train_seconds": state["train_seconds"],
               "world_size": state["world_size"], "rank_param_digests": state["rank_param_digests"]}
-    if args.publish and int(os.environ.get("RANK", 0)) == 0 and state["step"] >= cfg.steps:
-        kept, i = [], 0
-        while i < len(argv):  # the command that reproduces the run: everything but a sitting's --stop-after
-            if argv[i] == "--stop-after":
-                i += 2
-                continue
-            kept.append(argv[i])
-            i += 1
-        command = "python -m helpers.train_dt " + " ".join(shlex.quote(a) for a in kept)
-        card = publish(out, args.publish, command, episodes=args.card_episodes)
+    rank = int(os.environ.get("RANK", 0))
+    if args.publish and rank == 0 and state["step"] >= cfg.steps:
+        torch.set_num_threads(1)  # acting one step at a time: one thread is fastest
+        card = publish(out, args.publish, reproducing_command(argv), episodes=args.card_episodes)
         result["published"] = str(args.publish)
         result["evaluation"] = {k: card["evaluation"][k] for k in ("mean_return", "std_return", "fraction_of_expert")}
-    if int(os.environ.get("RANK", 0)) == 0:
+    if rank == 0:
         print(json.dumps(result))
     return result
+
+
+def main(argv: list[str] | None = None) -> dict:
+    return cli_errors(run, list(sys.argv[1:] if argv is None else argv))
 
 
 if __name__ == "__main__":

@@ -20,11 +20,18 @@ import sys
 
 import torch
 
-from .experts import EXPERT_CONFIGS, ExpertTrainer, config_with_algo, finetune_config, publish_expert, run_dir_for
-from .skills import SKILLS
+from .core.errors import cli_errors
+from .envs.skills import SKILLS
+from .experts.configs import EXPERT_CONFIGS, config_with_algo, finetune_config
+from .experts.publish import publish_expert
+from .experts.trainer import ExpertTrainer, run_dir_for
 
 
 def main(argv: list[str] | None = None) -> None:
+    cli_errors(run, argv)
+
+
+def run(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m helpers.train_expert", description=__doc__.split("\n")[0])
     p.add_argument("--skill", required=True, choices=list(SKILLS))
     p.add_argument("--steps", type=int, default=None, help="total env steps (default: the skill's config)")

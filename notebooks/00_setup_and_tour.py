@@ -36,8 +36,10 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from helpers import media, simulator
-from helpers.profiles import machine_info, profile_budget, write_results
+from helpers.core import media
+from helpers.envs import simulator
+from helpers.core.provenance import machine_info
+from helpers.course.profiles import profile_budget, write_results
 
 NOTEBOOK = "00_setup_and_tour"
 budget = profile_budget(NOTEBOOK, PROFILE)
@@ -88,7 +90,7 @@ results["machine"] = {"cpu_count": info["cpu_count"], "gpu": gpu}
 # zeros, and without them the humanoid experts train about twice as fast per step.
 
 # %%
-for body in simulator.BODY_ENVS:
+for body in simulator.MODELS:
     obs = simulator.describe_observation(body)
     act = simulator.describe_action(body)
     display(Markdown(f"### {body}: {len(obs)} observations, {len(act)} actions"))
@@ -113,7 +115,7 @@ for body in simulator.BODY_ENVS:
 # %%
 videos = {}
 if can_render:
-    for body in simulator.BODY_ENVS:
+    for body in simulator.MODELS:
         frames, fps = simulator.random_rollout_frames(body, budget["video_steps"], size=budget["render_size"])
         videos[body] = media.save_video(out_dir / f"{body}_random.mp4", frames, fps=fps)
         display(Markdown(f"**{body}**, random actions"), media.show_video(videos[body]))
@@ -132,7 +134,7 @@ results["videos"] = {b: str(p.relative_to(media.artifact_dir(NOTEBOOK, PROFILE).
 
 # %%
 speed = []
-for body in simulator.BODY_ENVS:
+for body in simulator.MODELS:
     raw = simulator.mj_steps_per_second(body, budget["speed_seconds"])
     loop = simulator.env_steps_per_second(body, budget["speed_seconds"])
     fs = simulator.frame_skip(body)

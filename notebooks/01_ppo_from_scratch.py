@@ -41,12 +41,14 @@ import pandas as pd
 import torch
 from IPython.display import Markdown, display
 
-from helpers import REPO_ROOT, media, ppo
-from helpers.evaluate import RandomPolicy
-from helpers.experts import CHEETAH_PPO, CHEETAH_PPO_NET
-from helpers.ppo import PPO, PPOConfig
-from helpers.ppo_baseline import run_jobs
-from helpers.profiles import profile_budget, write_results
+from helpers import REPO_ROOT
+from helpers.core import media
+from helpers.experts import ppo
+from helpers.envs.rollouts import RandomPolicy
+from helpers.experts.configs import CHEETAH_PPO, CHEETAH_PPO_NET
+from helpers.experts.ppo import PPO, PPOConfig
+from helpers.experts.ppo_sb3 import run_jobs
+from helpers.course.profiles import profile_budget, write_results
 
 NOTEBOOK = "01_ppo_from_scratch"
 budget = profile_budget(NOTEBOOK, PROFILE)
@@ -225,7 +227,7 @@ small_config = PPOConfig(env_id="InvertedPendulum-v5", total_steps=budget["small
                          batch_size=64, learning_rate=1e-3, seed=0)
 small = PPO(small_config).train()
 small_eval = small.evaluate(episodes=budget["eval_episodes"])
-random_eval = ppo.evaluate(RandomPolicy(small.action_space, seed=0), small_config.env_id,
+random_eval = evaluate_policy(RandomPolicy(small.action_space, seed=0), small_config.env_id,
                            episodes=budget["eval_episodes"])
 small_log = pd.DataFrame(small.log)
 

@@ -40,13 +40,15 @@ import pandas as pd
 import torch
 from IPython.display import Markdown, display
 
-from helpers import media
-from helpers.checkpoints import RUNS_DIR
-from helpers.evaluate import evaluate_policy
-from helpers.experts import EXPERT_CONFIGS, ExpertTrainer, expert_dir, load_expert, load_run_policy
-from helpers.profiles import profile_budget, write_results
-from helpers.simulator import rendering_works
-from helpers.skills import SKILLS
+from helpers.core import media
+from helpers.core.checkpoints import RUNS_DIR
+from helpers.envs.rollouts import evaluate_policy
+from helpers.experts.configs import EXPERT_CONFIGS
+from helpers.experts.policy import expert_dir, load_expert, load_run_policy
+from helpers.experts.trainer import ExpertTrainer
+from helpers.course.profiles import profile_budget, write_results
+from helpers.envs.simulator import rendering_works
+from helpers.envs.skills import SKILLS
 
 torch.set_num_threads(1)
 NOTEBOOK = "02_skill_experts"
@@ -89,8 +91,8 @@ display(pd.DataFrame([{"skill": s.name, "reward": s.reward, "metric": f"{s.metri
 from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.vec_env import VecNormalize
 
-from helpers.experts import make_vec_env
-from helpers.skills import make_env
+from helpers.envs.factory import make_vec_env
+from helpers.envs.factory import make_env
 
 
 def probe_speed(model, steps):
@@ -235,7 +237,7 @@ results["target_speed_mean_abs_error"] = float(grid["abs_error"].mean())
 # ## What they look like
 
 # %%
-from helpers.evaluate import run_episode
+from helpers.envs.rollouts import run_episode
 
 can_render = rendering_works()
 
@@ -275,12 +277,12 @@ results["videos"] = {k: str(v) for k, v in videos.items()}
 # (batch-normalised critics, no target network).
 
 # %%
-from helpers.experts import config_with_algo
+from helpers.experts.configs import config_with_algo
 
 
 def sb3_model(name, algo):
     cfg = config_with_algo(name, algo)
-    from helpers.experts import _algo_class, _policy_kwargs
+    from helpers.experts.sb3_files import _algo_class, _policy_kwargs
 
     hp = dict(cfg.hyperparams, learning_starts=100, buffer_size=10_000)
     return _algo_class(algo)("MlpPolicy", make_env(name), seed=0, device="cpu",

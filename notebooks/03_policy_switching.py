@@ -38,12 +38,12 @@ import torch
 from IPython.display import Markdown, display
 from tqdm.auto import tqdm
 
-from helpers import media
-from helpers.experts import load_expert
-from helpers.profiles import profile_budget, write_results
-from helpers.simulator import rendering_works
-from helpers.skills import CHEETAH_SKILLS
-from helpers.switching import SCHEDULES, SwitchingController, run_schedule, segment_reference, summarise, switch_metrics
+from helpers.core import media
+from helpers.experts.policy import load_expert
+from helpers.course.profiles import profile_budget, write_results
+from helpers.envs.simulator import rendering_works
+from helpers.envs.skills import CHEETAH_SKILLS
+from helpers.experts.switching import (SCHEDULES, SwitchingController, run_schedule, segment_reference, summarise, switch_metrics)
 
 torch.set_num_threads(1)
 NOTEBOOK = "03_policy_switching"

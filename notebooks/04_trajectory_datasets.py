@@ -43,13 +43,16 @@ import torch
 from IPython.display import Markdown, display
 from tqdm.auto import tqdm
 
-from helpers import REPO_ROOT, media
-from helpers.collect import (DATASETS_DIR, MEDIUM_NOISE, QUALITIES, Job, collect, completed, load_dataset,
-                             medium_noise_curve, staging_dir)
-from helpers.experts import expert_dir
-from helpers.profiles import profile_budget, write_results
-from helpers.simulator import frame_skip, mj_steps_per_second
-from helpers.skills import SKILLS
+from helpers import REPO_ROOT
+from helpers.core import media
+from helpers.data.behaviour import MEDIUM_NOISE, QUALITIES, medium_noise_curve
+from helpers.data.collection import Job, collect, staging_dir
+from helpers.data.minari_io import DATASETS_DIR, load_dataset
+from helpers.data.shards import completed
+from helpers.experts.policy import expert_dir
+from helpers.course.profiles import profile_budget, write_results
+from helpers.envs.simulator import frame_skip, mj_steps_per_second
+from helpers.envs.skills import SKILLS
 
 torch.set_num_threads(1)
 NOTEBOOK = "04_trajectory_datasets"
@@ -232,8 +235,8 @@ plt.show()
 # memory at 100k and 1M steps.
 
 # %%
-from helpers.experts import fast_actor, load_expert
-from helpers.skills import make_env
+from helpers.experts.policy import fast_actor, load_expert
+from helpers.envs.factory import make_env
 
 actor = fast_actor(load_expert("run_forward"))
 plain_env = make_env("run_forward")

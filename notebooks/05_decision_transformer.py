@@ -43,17 +43,20 @@ import pandas as pd
 import torch
 from IPython.display import Markdown, display
 
-from helpers import REPO_ROOT, media
-from helpers.bc import BCConfig, train_bc
-from helpers.collect import DATASETS_DIR, collect
-from helpers.dt import DecisionTransformer, DTConfig, DTRunner
-from helpers.dt_data import WindowSampler, flat_dataset
-from helpers.evaluate import RandomPolicy, evaluate_policy
-from helpers.experts import expert_dir, load_expert
-from helpers.policies import DT_DIR, load_dt
-from helpers.profiles import profile_budget, write_results
-from helpers.skills import make_env
-from helpers.train_dt import TrainConfig, train
+from helpers import REPO_ROOT
+from helpers.core import media
+from helpers.models.bc import BCConfig, train_bc
+from helpers.data.collection import collect
+from helpers.data.minari_io import DATASETS_DIR
+from helpers.models.dt import DecisionTransformer, DTConfig, DTRunner
+from helpers.data.flat import flat_dataset
+from helpers.data.windows import WindowSampler
+from helpers.envs.rollouts import RandomPolicy, evaluate_policy
+from helpers.experts.policy import expert_dir, load_expert
+from helpers.models.dt_policy import DT_DIR, load_dt
+from helpers.course.profiles import profile_budget, write_results
+from helpers.envs.factory import make_env
+from helpers.models.dt_training import TrainConfig, train
 
 torch.set_num_threads(1)  # small models on a shared machine: one thread is fastest (notebook 01)
 NOTEBOOK = "05_decision_transformer"

@@ -43,17 +43,16 @@ import pandas as pd
 import torch
 from IPython.display import display
 
-from helpers import REPO_ROOT, media
-from helpers.finetune_gpt2 import (FinetuneConfig, estimate_finetune_budget, evaluate_examples, measure_throughput,
-                                   settings_changed, train)
-from helpers.instructions import (PARAPHRASE_POOL, TRAIN_POOL, DatasetConfig, build_dataset, pool_templates,
-                                  template_text)
-from helpers.normalise import normalise, split_steps
-from helpers.plans import DEFAULT_DURATION_S, MAX_DURATION_S, plan_result
-from helpers.profiles import profile_budget, write_results
-from helpers.skills import SKILLS, TARGET_SPEED_RANGE
-from helpers.translate import DEFAULT_TRANSLATOR, load_translator, split_report, translate_batch
-from helpers.translator_model import PretrainedModelUnavailable, SentenceEncoder
+from helpers import REPO_ROOT
+from helpers.core import media
+from helpers.language.finetuning import (FinetuneConfig, estimate_finetune_budget, evaluate_examples, measure_throughput, settings_changed, train)
+from helpers.language.instructions import (PARAPHRASE_POOL, TRAIN_POOL, DatasetConfig, build_dataset, pool_templates, template_text)
+from helpers.language.text import normalise, split_steps
+from helpers.language.plans import DEFAULT_DURATION_S, MAX_DURATION_S, plan_result
+from helpers.course.profiles import profile_budget, write_results
+from helpers.envs.skills import SKILLS, TARGET_SPEED_RANGE
+from helpers.language.translation import DEFAULT_TRANSLATOR, load_translator, split_report, translate_batch
+from helpers.language.translator import PretrainedModelUnavailable, SentenceEncoder
 
 NOTEBOOK = "07_gpt2_instruction_translator"
 budget = profile_budget(NOTEBOOK, PROFILE)
@@ -323,7 +322,7 @@ results["errors"] = {"count": int(len(misses)),
 # the skill of its five nearest training instructions by MiniLM's sentence vector, no decoder at all.
 
 # %%
-from helpers.encoder_probe import ProbeConfig, probe
+from helpers.language.encoder_probe import ProbeConfig, probe
 
 probe_result = probe(ProbeConfig(n_reference=budget["probe_reference"], n_eval=n_eval, threads=2), data=data)
 display(pd.DataFrame({split: {"one-step instructions": r["n"], "nearest-neighbour skill accuracy": r["skill_accuracy"]}

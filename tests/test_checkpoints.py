@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from helpers import checkpoints
-from helpers.checkpoints import ChecksumError, atomic_write_bytes, load_npz, save_npz, verify_file, write_manifest
+from helpers.core import checkpoints
+from helpers.core.checkpoints import (ChecksumError, atomic_write_bytes, load_npz, save_npz, verify_file, write_manifest)
 
 
 @pytest.fixture

@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers.collect import (INFO_KEYS, Job, ShardError, collect, completed, load_dataset, read_shard, staging_dir,
-                             write_shard)
+from helpers.data.collection import Job, collect, staging_dir
+from helpers.data.minari_io import load_dataset
+from helpers.data.shards import INFO_KEYS, ShardError, completed, read_shard, write_shard
 
 ENV = {**os.environ, "COURSE_SHARD_STEPS": "2000"}
 

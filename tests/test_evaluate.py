@@ -4,8 +4,8 @@ import sys
 
 import pytest
 
-from helpers.evaluate import RandomPolicy, evaluate_policy
-from helpers.skills import make_env
+from helpers.envs.rollouts import RandomPolicy, evaluate_policy
+from helpers.envs.factory import make_env
 
 
 def _cli(*args):

@@ -6,14 +6,18 @@ import shutil
 import numpy as np
 import pytest
 
-from helpers import checkpoints
-from helpers.checkpoints import ChecksumError
-from helpers.evaluate import RandomPolicy, evaluate_policy
-from helpers.experts import expert_dir, fast_actor, load_expert
-from helpers.skills import SKILLS, make_env
+from helpers.core import checkpoints
+from helpers.core.checkpoints import ChecksumError
+from helpers.envs.rollouts import RandomPolicy, evaluate_policy
+from helpers.experts.policy import expert_dir, fast_actor, load_expert
+from helpers.envs.factory import make_env
+from helpers.envs.skills import SKILLS
 
 PUBLISHED = [name for name in SKILLS if (expert_dir(name) / "card.json").exists()]
 CHEETAH_PUBLISHED = [n for n in PUBLISHED if SKILLS[n].body == "cheetah"]
+
+
+CMD = "python -m helpers.train_expert --skill run_forward"  # what a card records
 
 
 def test_the_cheetah_experts_are_published():
@@ -68,12 +72,14 @@ def test_missing_expert_says_how_to_make_one(tmp_path):
 
 
 def test_training_keeps_the_best_evaluated_checkpoint_and_publishes_it(tmp_path, monkeypatch):
-    from helpers import experts
-    from helpers.experts import ExpertConfig, ExpertTrainer, publish_expert
+    from helpers.experts import policy as expert_policy
+    from helpers.experts.configs import ExpertConfig
+    from helpers.experts.publish import publish_expert
+    from helpers.experts.trainer import ExpertTrainer
 
     monkeypatch.setattr(checkpoints, "RUNS_DIR", tmp_path / "runs")
     monkeypatch.setattr(checkpoints, "PRETRAINED_DIR", tmp_path / "pretrained")
-    monkeypatch.setattr(experts, "PRETRAINED_DIR", tmp_path / "pretrained")
+    monkeypatch.setattr(expert_policy, "PRETRAINED_DIR", tmp_path / "pretrained")
     config = ExpertConfig(algo="ppo", total_steps=256, hyperparams=dict(n_steps=64, batch_size=64, n_epochs=1),
                           eval_every=64, eval_episodes=1)
     run = tmp_path / "runs" / "run_forward" / "tiny"
@@ -84,29 +90,30 @@ def test_training_keeps_the_best_evaluated_checkpoint_and_publishes_it(tmp_path,
     assert len(curve) == 4 and state["best"]["eval_mean_return"] == pytest.approx(max(curve))
     best_state = json.loads((run / "best" / "state.json").read_text())
     assert best_state["best"]["env_steps"] == state["best"]["env_steps"]
-    card = publish_expert("run_forward", run, command="test", eval_episodes=1, checkpoint="best")
+    card = publish_expert("run_forward", run, command=CMD, eval_episodes=1, checkpoint="best")
     assert card["checkpoint"]["kind"] == "best" and card["env_steps"] == state["best"]["env_steps"]
     assert (tmp_path / "pretrained" / "run_forward" / "progress.csv").read_text() == (run / "progress.csv").read_text()
     # another algorithm's curve published beside it, checksummed, and gone when not asked for again
-    card = publish_expert("run_forward", run, command="test", eval_episodes=1, comparisons={"tqc": run})
+    card = publish_expert("run_forward", run, command=CMD, eval_episodes=1, comparisons={"tqc": run})
     assert card["comparison_curves"]["tqc"]["env_steps"] == 256
     assert card["comparison_curves"]["tqc"]["command"].endswith("--skill run_forward --algo tqc --stop-at 256")
     assert card["comparison_curves"]["tqc"]["best_eval_return"] == pytest.approx(max(curve), abs=0.1)
     assert "progress_tqc.csv" in checkpoints.read_manifest(tmp_path / "pretrained" / "run_forward")
-    assert "comparison_curves" not in publish_expert("run_forward", run, command="test", eval_episodes=1)
+    assert "comparison_curves" not in publish_expert("run_forward", run, command=CMD, eval_episodes=1)
     assert not (tmp_path / "pretrained" / "run_forward" / "progress_tqc.csv").exists()
     with pytest.raises(FileNotFoundError, match="--algo crossq"):
-        publish_expert("run_forward", run, command="test", comparisons={"crossq": tmp_path / "none"})
+        publish_expert("run_forward", run, command=CMD, comparisons={"crossq": tmp_path / "none"})
     with open(run / "best" / "model.zip", "ab") as f:  # the best copy is checksummed like any checkpoint
         f.write(b"\0")
     with pytest.raises(ChecksumError):
-        publish_expert("run_forward", run, command="test", eval_episodes=1, checkpoint="best")
+        publish_expert("run_forward", run, command=CMD, eval_episodes=1, checkpoint="best")
     with pytest.raises(ValueError, match="'last' or 'best'"):
-        publish_expert("run_forward", run, command="test", checkpoint="final")
+        publish_expert("run_forward", run, command=CMD, checkpoint="final")
 
 
 def test_the_walker_is_selected_by_speed_among_evaluations_that_last():
-    from helpers.experts import EXPERT_CONFIGS, ExpertConfig, ExpertTrainer
+    from helpers.experts.configs import EXPERT_CONFIGS, ExpertConfig
+    from helpers.experts.trainer import ExpertTrainer
 
     walk = EXPERT_CONFIGS["walk"]
     row = lambda ret, length, speed: {"eval_mean_return": ret, "eval_mean_episode_length": length,
@@ -122,7 +129,8 @@ def test_the_walker_is_selected_by_speed_among_evaluations_that_last():
 
 
 def test_a_new_best_is_confirmed_on_more_episodes_before_it_is_kept(tmp_path, monkeypatch):
-    from helpers.experts import ExpertConfig, ExpertTrainer
+    from helpers.experts.configs import ExpertConfig
+    from helpers.experts.trainer import ExpertTrainer
 
     monkeypatch.setattr(checkpoints, "RUNS_DIR", tmp_path / "runs")
     config = ExpertConfig(algo="ppo", total_steps=128, hyperparams=dict(n_steps=64, batch_size=64, n_epochs=1),
@@ -141,18 +149,21 @@ def test_a_new_best_is_confirmed_on_more_episodes_before_it_is_kept(tmp_path, mo
 
 def _tiny_sac_published(skill, steps, tmp_path, monkeypatch):
     """A tiny SAC expert for ``skill`` trained in a sandboxed runs/ and published to a sandboxed pretrained/."""
-    from helpers import experts
-    from helpers.experts import ExpertConfig, ExpertTrainer, publish_expert
+    from helpers.experts import policy as expert_policy
+    from helpers.experts.configs import ExpertConfig
+    from helpers.experts.publish import publish_expert
+    from helpers.experts.trainer import ExpertTrainer
 
     monkeypatch.setattr(checkpoints, "RUNS_DIR", tmp_path / "runs")
     monkeypatch.setattr(checkpoints, "PRETRAINED_DIR", tmp_path / "pretrained")
-    monkeypatch.setattr(experts, "PRETRAINED_DIR", tmp_path / "pretrained")
+    monkeypatch.setattr(expert_policy, "PRETRAINED_DIR", tmp_path / "pretrained")
     tiny_sac = ExpertConfig(algo="sac", total_steps=steps, eval_every=64, eval_episodes=1,
                             hyperparams=dict(learning_starts=32, buffer_size=1000, batch_size=32),
                             policy_kwargs=dict(net_arch=[32, 32]))
     first = tmp_path / "runs" / skill / "first"
     ExpertTrainer(skill, config=tiny_sac, run_dir=first, tensorboard=False, progress_bar=False).train(steps)
-    publish_expert(skill, first, command="first", eval_episodes=1)
+    publish_expert(skill, first, command=f"python -m helpers.train_expert --skill {skill} --run-name first",
+                   eval_episodes=1)
     return first
 
 
@@ -161,7 +172,9 @@ def test_fine_tuning_starts_from_the_published_expert_and_its_card_adds_the_cost
 
     import torch
 
-    from helpers.experts import ExpertTrainer, finetune_config, publish_expert
+    from helpers.experts.configs import finetune_config
+    from helpers.experts.publish import publish_expert
+    from helpers.experts.trainer import ExpertTrainer
 
     _tiny_sac_published("run_forward", 128, tmp_path, monkeypatch)
     published = tmp_path / "pretrained" / "run_forward"
@@ -177,9 +190,9 @@ def test_fine_tuning_starts_from_the_published_expert_and_its_card_adds_the_cost
     assert trainer.model.learning_rate == 1e-4
     assert trainer.venv.envs[0].unwrapped._forward_reward_weight == 3.0  # reshaped in training only
     trainer.train(128)
-    card = publish_expert("run_forward", tune, command="tune", eval_episodes=1)  # replaces the expert it began from
+    card = publish_expert("run_forward", tune, command=CMD + " --init-from pretrained/run_forward", eval_episodes=1)
     assert card["env_steps"] == 128 + 128 and card["fine_tune"]["train_env_kwargs"] == {"forward_reward_weight": 3.0}
-    assert card["fine_tune"]["start_command"] == "first" and card["fine_tune"]["env_steps"] == 128
+    assert card["fine_tune"]["start_command"].endswith("--run-name first") and card["fine_tune"]["env_steps"] == 128
     # the expert it started from is published beside it, checksummed, and the card says how to rerun from it
     start_manifest = checkpoints.read_manifest(published / "start")
     assert start_manifest["model.zip"] == card["fine_tune"]["start_model_sha256"]
@@ -211,7 +224,10 @@ def test_train_expert_cli_refuses_reward_arguments_without_a_starting_expert(cap
 
 
 def test_speed_bonus_fine_tune_relabels_the_earlier_runs_replay_buffer(tmp_path, monkeypatch):
-    from helpers.experts import HUMANOID_TORSO_VX, ExpertTrainer, SpeedBonus, finetune_config, load_npz
+    from helpers.core.checkpoints import load_npz
+    from helpers.envs.rewards import HUMANOID_TORSO_VX, SpeedBonus
+    from helpers.experts.configs import finetune_config
+    from helpers.experts.trainer import ExpertTrainer
 
     env, shaped = make_env("walk"), SpeedBonus(make_env("walk"), 2.0)
     env.reset(seed=3), shaped.reset(seed=3)

@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from helpers.profiles import results_path
-from helpers.run_notebooks import EXECUTED_DIR, execute_notebook, notebook_sources
+from helpers.course.profiles import results_path
+from helpers.course.notebooks import EXECUTED_DIR, execute_notebook, notebook_sources
 
 # Wall-clock limit per notebook in the smoke profile (seconds); default below.
 TIME_LIMITS = {"00_setup_and_tour": 90, "07_gpt2_instruction_translator": 180}

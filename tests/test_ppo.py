@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from helpers.ppo import (PPO, ActorCritic, EnvPool, PPOConfig, RewardScaler, RunningMeanStd, clipped_surrogate_loss,
-                         compute_gae, evaluate, value_loss)
+from helpers.experts.normalization import RewardScaler, RunningMeanStd
+from helpers.envs.rollouts import evaluate_policy
+from helpers.experts.ppo import PPO, ActorCritic, EnvPool, PPOConfig, clipped_surrogate_loss, compute_gae, value_loss
 
 torch.set_num_threads(1)
 
@@ -99,15 +100,15 @@ def test_config_errors_name_the_problem():
         PPOConfig(gamma=1.5)
     with pytest.raises(ValueError, match="not a skill .* and not a registered Gymnasium id"):
         PPO(PPOConfig(env_id="NoSuchEnv-v0"))
-    with pytest.raises(ValueError, match="Discrete actions; this PPO needs Box"):
+    with pytest.raises(ValueError, match="Discrete actions; the course's learners need Box"):
         PPO(PPOConfig(env_id="CartPole-v1"))
     with pytest.raises(ValueError, match="not supported here"):
         PPOConfig.from_sb3({"use_sde": True})
 
 
 def test_config_from_the_project_cheetah_configuration_and_back_to_sb3():
-    from helpers.experts import CHEETAH_PPO, CHEETAH_PPO_NET
-    from helpers.ppo_baseline import sb3_arguments
+    from helpers.experts.configs import CHEETAH_PPO, CHEETAH_PPO_NET
+    from helpers.experts.ppo_sb3 import sb3_arguments
 
     cfg = PPOConfig.from_sb3(CHEETAH_PPO, CHEETAH_PPO_NET, env_id="run_forward", n_envs=8)
     assert (cfg.hidden_sizes, cfg.activation, cfg.ortho_init, cfg.log_std_init) == ((256, 256), "relu", False, -2.0)
@@ -164,12 +165,12 @@ def test_same_seed_same_result_and_save_load_roundtrip(tmp_path):
 
 
 def test_short_training_run_beats_random_by_a_wide_margin():
-    from helpers.evaluate import RandomPolicy
+    from helpers.envs.rollouts import RandomPolicy
 
     ppo = PPO(PPOConfig(**PENDULUM, total_steps=16_384, seed=0)).train(progress=False)
     learned = ppo.evaluate(episodes=3, seed=100)["mean_return"]
     random_policy = RandomPolicy(ppo.action_space, seed=0)
-    random_return = evaluate(random_policy, PENDULUM["env_id"], episodes=10, seed=100)["mean_return"]
+    random_return = evaluate_policy(random_policy, PENDULUM["env_id"], episodes=10, seed=100)["mean_return"]
     assert random_return < 20
     assert learned > 100 and learned > 10 * random_return, (learned, random_return)
     assert [r["env_steps"] for r in ppo.log] == [1024 * (i + 1) for i in range(16)]
@@ -182,7 +183,8 @@ def test_env_stream_and_normalisation_match_sb3_vecnormalize():
     """Same seeds and actions: identical normalised observations and scaled rewards, across a time-limit reset."""
     from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
-    from helpers.ppo import ObservationNormalizer, make_env
+    from helpers.envs.factory import make_env
+    from helpers.experts.normalization import ObservationNormalizer
 
     n, gamma = 2, 0.9
     venv = DummyVecEnv([lambda: make_env("Pendulum-v1") for _ in range(n)])
@@ -237,8 +239,8 @@ def test_gae_matches_sb3_rollout_buffer_with_timeout_bootstrap():
 
 
 def test_actor_critic_matches_sb3_policy_at_the_same_weights():
-    from helpers.experts import CHEETAH_PPO, CHEETAH_PPO_NET
-    from helpers.ppo_baseline import SB3Run
+    from helpers.experts.configs import CHEETAH_PPO, CHEETAH_PPO_NET
+    from helpers.experts.ppo_sb3 import SB3Run
 
     cfg = PPOConfig.from_sb3(CHEETAH_PPO, CHEETAH_PPO_NET, env_id="Pendulum-v1", n_envs=2, n_steps=256)
     sb3_policy = SB3Run(cfg).model.policy

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from helpers.profiles import BUDGETS, PROFILES, UnknownProfileError, check_profile, profile_budget, results_path, write_results
+from helpers.course.profiles import (BUDGETS, PROFILES, UnknownProfileError, check_profile, profile_budget, results_path, write_results)
 
 
 def test_unknown_profile_names_the_valid_ones():

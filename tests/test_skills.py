@@ -1,7 +1,9 @@
 import numpy as np
 import pytest
 
-from helpers.skills import SKILLS, TARGET_SPEED_RANGE, UnknownSkillError, episode_metrics, get_skill, make_env, mean_peak_height
+from helpers.envs.factory import make_env
+from helpers.envs.metrics import episode_metrics, mean_peak_height
+from helpers.envs.skills import SKILLS, TARGET_SPEED_RANGE, UnknownSkillError, get_skill
 
 CANONICAL = {
     "run_forward": "mean_forward_speed", "run_backward": "mean_backward_speed", "jump": "mean_peak_height",

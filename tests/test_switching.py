@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
 
-from helpers.evaluate import RandomPolicy
-from helpers.skills import CommandableCheetah, make_env
-from helpers.switching import SCHEDULES, Segment, SwitchingController, run_schedule, summarise, switch_metrics
+from helpers.envs.rollouts import RandomPolicy
+from helpers.envs.factory import CommandableCheetah, make_env
+from helpers.envs.skills import PlanStep
+from helpers.experts.switching import SCHEDULES, SwitchingController, run_schedule, summarise, switch_metrics
 
 
 class ConstantController:
@@ -16,7 +17,7 @@ class ConstantController:
 
 def test_schedule_runs_and_rewards_follow_the_current_skill():
     zero = np.zeros(6)
-    schedule = [Segment("run_forward", 1.0), Segment("run_backward", 1.0)]
+    schedule = [PlanStep("run_forward", None, 1.0), PlanStep("run_backward", None, 1.0)]
     trace = run_schedule(ConstantController({"run_forward": zero, "run_backward": zero}), schedule, seed=0)
     assert len(trace["reward"]) == 40 and trace["switches"] == [20]
     # with zero torque the body barely moves: the two skills' rewards are -v and +v of the same motion
@@ -26,10 +27,11 @@ def test_schedule_runs_and_rewards_follow_the_current_skill():
 
 def test_switch_metrics_on_a_synthetic_trace():
     dt = 0.05
-    schedule = [Segment("run_forward", 2.0), Segment("run_backward", 2.0)]
+    schedule = [PlanStep("run_forward", None, 2.0), PlanStep("run_backward", None, 2.0)]
     reward = np.concatenate([np.full(40, 5.0), np.linspace(-5, 5, 20), np.full(20, 5.0)])
     trace = {"dt": dt, "schedule": schedule, "switches": [40], "reward": reward,
              "pitch": np.concatenate([np.zeros(60), np.full(20, np.pi)]), "segment": np.repeat([0, 1], 40)}
+    trace["torso_up"] = np.cos(trace["pitch"])
     ref = {"steady": 5.0, "floor": 0.0, "inverted_fraction": 0.0}
     rows = switch_metrics(trace, {"run_forward": ref, "run_backward": ref}, window_s=2.0)
     (row,) = rows
@@ -40,6 +42,7 @@ def test_switch_metrics_on_a_synthetic_trace():
     assert summarise(rows)["switches"] == 1
     # a skill whose expert is itself inverted half the time is not "fallen" when inverted for 1.5 s
     trace["pitch"] = np.concatenate([np.zeros(50), np.full(30, np.pi)])
+    trace["torso_up"] = np.cos(trace["pitch"])
     assert switch_metrics(trace, {"run_backward": ref | {"inverted_fraction": 0.0}})[0]["upside_down"]
     assert not switch_metrics(trace, {"run_backward": ref | {"inverted_fraction": 0.5}})[0]["upside_down"]
 
@@ -52,10 +55,10 @@ def test_controller_appends_the_target_speed():
         return np.zeros(6)
 
     ctrl = SwitchingController({"target_speed": target_expert})
-    ctrl(np.zeros(17), Segment("target_speed", 1.0, 2.5))
+    ctrl(np.zeros(17), PlanStep("target_speed", 2.5, 1.0))
     assert seen["obs"].shape == (18,) and seen["obs"][-1] == 2.5
     with pytest.raises(KeyError, match="no expert for 'jump'"):
-        ctrl(np.zeros(17), Segment("jump", 1.0))
+        ctrl(np.zeros(17), PlanStep("jump", None, 1.0))
 
 
 def test_commandable_cheetah_validates_commands():

@@ -11,13 +11,11 @@ from pathlib import Path
 import pytest
 
 from helpers import REPO_ROOT
-from helpers.checkpoints import ChecksumError
-from helpers.instructions import (PARAPHRASE_POOL, TRAIN_POOL, DatasetConfig, build_dataset, pool_templates,
-                                  template_text)
-from helpers.normalise import normalise, split_steps
-from helpers.plans import (DEFAULT_DURATION_S, MAX_PLAN_STEPS, PlanError, copies_numbers, instruction_numbers,
-                           is_complete_plan, is_plan_prefix, parse_plan, plan_result)
-from helpers.skills import SKILLS
+from helpers.core.checkpoints import ChecksumError
+from helpers.language.instructions import (PARAPHRASE_POOL, TRAIN_POOL, DatasetConfig, build_dataset, pool_templates, template_text)
+from helpers.language.text import normalise, split_steps
+from helpers.language.plans import (DEFAULT_DURATION_S, MAX_PLAN_STEPS, PlanError, copies_numbers, instruction_numbers, is_complete_plan, is_plan_prefix, parse_plan, plan_result)
+from helpers.envs.skills import SKILLS
 
 TRANSLATOR = REPO_ROOT / "pretrained" / "translator"
 PARAPHRASE_SAMPLE_FLOOR = 0.65  # set from the committed card, rounded down (200 examples: sampling noise ~0.03)
@@ -176,7 +174,7 @@ def test_paraphrase_wording_is_disjoint_from_training_templates():
 
 
 def test_paraphrase_only_words_never_occur_in_training_templates():
-    from helpers.instructions import PARAPHRASE_ONLY_WORDS
+    from helpers.language.instructions import PARAPHRASE_ONLY_WORDS
 
     train_words = {w for key in pool_templates(TRAIN_POOL) for w in re.findall(r"[a-z]+", template_text(key))}
     para_words = {w for key in pool_templates(PARAPHRASE_POOL) for w in re.findall(r"[a-z]+", template_text(key))}
@@ -204,30 +202,31 @@ def test_every_example_is_labelled_consistently():
 
 # --- fine-tuning: offline default, resume, the gpt2-medium error ------------------------------
 def test_finetune_resumes_from_its_checkpoint(tmp_path, monkeypatch):
-    from helpers.finetune_gpt2 import FinetuneConfig, settings_changed, train
+    from helpers.core.errors import ConfigMismatchError
+    from helpers.language.finetuning import FinetuneConfig, settings_changed, train
 
     common = dict(encoder="none", n_layer=1, n_embd=32, n_head=2, vocab_size=300, batch_size=8, n_train=200,
                   n_val=20, n_test=10, n_paraphrase=10, eval_every=2, eval_examples=4, checkpoint_every=2,
                   threads=1, out=str(tmp_path / "run"), warmup=2)
     _, first = train(FinetuneConfig(steps=2, **common))
-    assert first["step"] == 2 and (tmp_path / "run" / "checkpoint" / "trainable.safetensors").exists()
+    assert first["step"] == 2 and (tmp_path / "run" / "checkpoint.safetensors").exists()
     _, second = train(FinetuneConfig(steps=4, **common))
     assert second["step"] == 4
     assert [h["step"] for h in second["history"] if "val_loss" in h] == [2, 4]
-    with pytest.raises(SystemExit, match="other settings"):
+    with pytest.raises(ConfigMismatchError, match="other settings"):
         train(FinetuneConfig(steps=6, **{**common, "lr": 0.1}))
     # the same settings on instruction data generated from edited pools: not a resume either
-    monkeypatch.setattr("helpers.finetune_gpt2.generator_fingerprint", lambda: "edited-pools")
+    monkeypatch.setattr("helpers.language.finetuning.generator_fingerprint", lambda: "edited-pools")
     assert set(settings_changed(FinetuneConfig(steps=6, **common))) == {"dataset"}
-    with pytest.raises(SystemExit, match="dataset"):
+    with pytest.raises(ConfigMismatchError, match="dataset"):
         train(FinetuneConfig(steps=6, **common))
 
 
 def test_lora_on_a_local_pretrained_model_trains_exports_and_reloads(tmp_path):
     """The gpt2-medium path (pretrained LM, text prompt, LoRA, export) on a tiny GPT-2 saved locally."""
-    from helpers.finetune_gpt2 import FinetuneConfig, train
-    from helpers.translate import load_translator, translate_batch
-    from helpers.translator_model import scratch_lm, train_tokenizer
+    from helpers.language.finetuning import FinetuneConfig, train
+    from helpers.language.translation import load_translator, translate_batch
+    from helpers.language.translator import scratch_lm, train_tokenizer
 
     base = tmp_path / "tiny-gpt2"
     tokenizer = train_tokenizer([e.normalised + " " + e.plan for e in build_dataset(SMALL)["train"]], 400)
@@ -248,8 +247,8 @@ def test_lora_on_a_local_pretrained_model_trains_exports_and_reloads(tmp_path):
 def test_export_writes_a_complete_verified_folder_atomically(tmp_path, monkeypatch):
     """The export stages everything (weights, card, manifest), verifies it, then swaps it in; a
     failure leaves the previous export untouched and no staging folder behind."""
-    import helpers.finetune_gpt2 as ft
-    from helpers.checkpoints import MANIFEST, read_manifest
+    import helpers.language.finetuning as ft
+    from helpers.core.checkpoints import MANIFEST, read_manifest
 
     cfg = ft.FinetuneConfig(encoder="none", n_layer=1, n_embd=32, n_head=2, vocab_size=300, batch_size=4, steps=2,
                             n_train=60, n_val=6, n_test=6, n_paraphrase=6, eval_every=2, eval_examples=4, warmup=1,
@@ -281,7 +280,7 @@ def test_export_writes_a_complete_verified_folder_atomically(tmp_path, monkeypat
 
 
 def test_gpt2_medium_offline_gives_a_clear_error(monkeypatch):
-    from helpers.translator_model import PretrainedModelUnavailable, load_pretrained_lm
+    from helpers.language.translator import PretrainedModelUnavailable, load_pretrained_lm
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     try:
@@ -293,7 +292,7 @@ def test_gpt2_medium_offline_gives_a_clear_error(monkeypatch):
 
 
 def test_gpt2_medium_estimate_is_consistent():
-    from helpers.finetune_gpt2 import estimate_finetune_budget
+    from helpers.language.finetuning import estimate_finetune_budget
 
     est = estimate_finetune_budget()
     assert 354e6 < est["parameters"] < 356e6  # gpt2-medium: 354.8M with tied embeddings
@@ -303,7 +302,7 @@ def test_gpt2_medium_estimate_is_consistent():
 
 def test_whatever_the_model_writes_the_answer_is_a_valid_plan_or_an_error():
     """Model text is parsed and validated, never executed: a model that writes anything at all."""
-    from helpers.translate import translate_batch
+    from helpers.language.translation import translate_batch
 
     class AnythingModel:
         outputs = ["__import__('os').system('echo hacked')", "target_speed 9 -", "jump - - ; fly - -", "", "walk - -",
@@ -321,21 +320,21 @@ def test_whatever_the_model_writes_the_answer_is_a_valid_plan_or_an_error():
 
 
 def test_no_eval_or_exec_in_translator_code():
-    for name in ("plans", "normalise", "translate", "translator_model", "finetune_gpt2", "instructions"):
-        source = (REPO_ROOT / "helpers" / f"{name}.py").read_text()
+    for path in sorted((REPO_ROOT / "helpers" / "language").glob("*.py")) + [REPO_ROOT / "helpers" / "translate.py"]:
+        source, name = path.read_text(), path.name
         assert not re.search(r"(?<![.\w])(eval|exec)\(", source), name
 
 
 # --- the committed translator -------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def translator():
-    from helpers.translate import load_translator
+    from helpers.language.translation import load_translator
 
     return load_translator(TRANSLATOR)
 
 
 def test_committed_translator_is_accurate_on_a_sample(translator):
-    from helpers.translate import split_report
+    from helpers.language.translation import split_report
 
     data = build_dataset(DatasetConfig())  # the card's splits
     test = split_report(translator, data["test"][:200])
@@ -348,7 +347,7 @@ def test_committed_translator_is_accurate_on_a_sample(translator):
 
 
 def test_committed_translator_semantics(translator):
-    from helpers.translate import translate_batch
+    from helpers.language.translation import translate_batch
 
     answers = translate_batch(translator, [
         "run forward at 2 m/s", "run backwards at 1.5 m/s", "sprint forward", "jump for 3 seconds",
@@ -405,7 +404,7 @@ def test_committed_translator_on_unseen_phrasings(translator):
 
 
 def test_tampered_translator_is_refused(tmp_path):
-    from helpers.translator_model import PlanTranslator
+    from helpers.language.translator import PlanTranslator
 
     copy = tmp_path / "translator"
     shutil.copytree(TRANSLATOR, copy)
@@ -434,7 +433,7 @@ def test_cli_file(tmp_path: Path):
     f.write_text("\n".join([json.dumps("stand up"), json.dumps("swim across the pool"), "42",
                             json.dumps("run forward at 9 m/s"), "", json.dumps("walk for half a minute"),
                             json.dumps("run forward at 2 m/s for 3 seconds, then do a front flip"), "not json"]) + "\n")
-    lines = _cli("--file", str(f))  # JSON lines are the default output; --json is accepted too
+    lines = _cli("--file", str(f), "--json")
     assert len(lines) == 7  # the blank line is skipped
     assert lines[0] == {"plan": [{"skill": "stand_up", "target_speed": None, "duration_s": DEFAULT_DURATION_S}]}
     assert lines[1]["plan"] == [] and "known skills" in lines[1]["error"]
@@ -459,7 +458,7 @@ def test_cli_errors_are_clear(tmp_path):
 def test_encoder_probe_finds_skills_far_better_than_the_majority_skill():
     from collections import Counter
 
-    from helpers.encoder_probe import ProbeConfig, one_step, plan_skill, probe
+    from helpers.language.encoder_probe import ProbeConfig, one_step, plan_skill, probe
 
     data = build_dataset(DatasetConfig(n_train=2000, n_val=10, n_test=300, n_paraphrase=300))
     result = probe(ProbeConfig(n_reference=400, n_eval=120), data=data)

@@ -1,0 +1,231 @@
+"""The pieces every hand-written training loop of the course shares (the Decision Transformer, the
+generalist, the translator): device and precision, AdamW parameter groups, one checkpoint format
+with an exact resume and a settings check, and the dataclass command line.
+
+    >>> device = resolve_device("auto"); amp = autocast_dtype("auto", device)
+    >>> optimizer = adamw(model.named_parameters(), lr=6e-4, weight_decay=1e-4)
+    >>> save_checkpoint(run / "checkpoint.safetensors", model, optimizer, state)      # atomic
+    >>> check_resume(saved_state["config"], asdict(cfg), ignore=("steps",))          # or ConfigMismatchError
+    >>> cfg, rest = parse_config(TrainConfig, argv, prog="python -m helpers.train_dt")
+
+A checkpoint is one safetensors file: the model's tensors (or only its trainable ones), the
+optimiser's per-parameter tensors, and the JSON state (step, config, ...) in the metadata. No
+pickles: it opens with ``safetensors`` alone, and a checkpoint from elsewhere cannot run code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import os
+import shlex
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import torch
+
+from .checkpoints import atomic_save
+from .errors import ConfigMismatchError, InvalidArgumentError, NotAvailableError
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+# --- device and precision -----------------------------------------------------------------------
+def resolve_device(name: str = "auto", local_rank: int = 0) -> torch.device:
+    """``auto``: the GPU of this process (``cuda:LOCAL_RANK``) when torch sees one, else the CPU."""
+    if name not in DEVICES and not name.startswith("cuda:"):
+        raise InvalidArgumentError(f"device {name!r} is not one of {', '.join(DEVICES)} (or cuda:N)")
+    use_cuda = torch.cuda.is_available() if name == "auto" else name.startswith("cuda")
+    if use_cuda and not torch.cuda.is_available():
+        raise NotAvailableError(f"device {name!r} was asked for, but torch sees no CUDA GPU "
+                                "(is this the CPU build of torch? see the README's CPU and GPU builds)")
+    if not use_cuda:
+        return torch.device("cpu")
+    return torch.device(name if ":" in name else f"cuda:{local_rank}")
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for ``precision`` on ``device``; None means plain fp32 (no autocast).
+
+    ``auto`` is fp32 on a CPU and bf16 on a GPU (fp16, with a gradient scaler, where bf16 is unsupported)."""
+    if precision not in PRECISIONS:
+        raise InvalidArgumentError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
+    if precision == "fp32" or (precision == "auto" and device.type == "cpu"):
+        return None
+    if precision == "auto":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+
+def grad_scaler(amp_dtype: torch.dtype | None, device: torch.device) -> torch.amp.GradScaler:
+    """A gradient scaler that is active only under fp16 autocast (bf16 and fp32 need none)."""
+    return torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+
+
+# --- optimiser ----------------------------------------------------------------------------------
+def no_weight_decay(name: str, param: torch.Tensor) -> bool:
+    """GPT-2's rule: no decay on biases, LayerNorm gains and embeddings of time and token type."""
+    return param.dim() < 2 or "embed_timestep" in name or "token_type" in name
+
+
+def adamw(named_parameters: Iterable[tuple[str, torch.nn.Parameter]], lr: float, weight_decay: float,
+          betas: tuple[float, float] = (0.9, 0.999), exempt: Callable[[str, torch.Tensor], bool] = no_weight_decay,
+          device: torch.device | None = None) -> torch.optim.AdamW:
+    """AdamW over the trainable parameters, in two groups: with weight decay, and ``exempt`` ones without."""
+    decay, keep = [], []
+    for name, p in named_parameters:
+        if p.requires_grad:
+            (keep if exempt(name, p) else decay).append(p)
+    return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay}, {"params": keep, "weight_decay": 0.0}],
+                             lr=lr, betas=betas, fused=device is not None and device.type == "cuda")
+
+
+# --- checkpoints --------------------------------------------------------------------------------
+def _model_tensors(model: torch.nn.Module, trainable_only: bool) -> dict[str, torch.Tensor]:
+    if trainable_only:
+        return {n: p.detach().contiguous().cpu() for n, p in model.named_parameters() if p.requires_grad}
+    return {n: t.detach().contiguous().cpu() for n, t in model.state_dict().items()}
+
+
+def save_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any],
+                    scaler: torch.amp.GradScaler | None = None, trainable_only: bool = False) -> None:
+    """Model (or only its trainable tensors: a LoRA adapter), optimiser and ``state`` in one file, atomically."""
+    from safetensors.torch import save_file
+
+    tensors = {f"model.{k}": v for k, v in _model_tensors(model, trainable_only).items()}
+    opt = optimizer.state_dict()
+    for idx, per_param in opt["state"].items():
+        for name, value in per_param.items():
+            tensors[f"optim.{idx}.{name}"] = torch.as_tensor(value).detach().contiguous().cpu()
+    meta = {"state": json.dumps(state), "param_groups": json.dumps(opt["param_groups"]),
+            "scaler": json.dumps(scaler.state_dict() if scaler is not None and scaler.is_enabled() else None),
+            "trainable_only": json.dumps(trainable_only)}
+    atomic_save(Path(path), lambda tmp: save_file(tensors, str(tmp), metadata=meta))
+
+
+def load_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None = None,
+                    scaler: torch.amp.GradScaler | None = None) -> dict[str, Any]:
+    """Load what :func:`save_checkpoint` wrote into ``model`` (and ``optimizer``, ``scaler``); returns the state."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata()
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    device = next(model.parameters()).device
+    weights = {k[6:]: v.to(device) for k, v in tensors.items() if k.startswith("model.")}
+    if json.loads(meta.get("trainable_only", "false")):
+        missing = {n for n, p in model.named_parameters() if p.requires_grad} - set(weights)
+        if missing:
+            raise NotAvailableError(f"checkpoint {path} lacks {len(missing)} trainable tensors, e.g. {sorted(missing)[:3]}")
+        model.load_state_dict(weights, strict=False)
+    else:
+        model.load_state_dict(weights)
+    if optimizer is not None:
+        per_param: dict[int, dict[str, torch.Tensor]] = {}
+        for k, v in tensors.items():
+            if k.startswith("optim."):
+                _, idx, name = k.split(".", 2)
+                per_param.setdefault(int(idx), {})[name] = v if name == "step" else v.to(device)
+        optimizer.load_state_dict({"state": per_param, "param_groups": json.loads(meta["param_groups"])})
+    scaler_state = json.loads(meta.get("scaler", "null"))
+    if scaler is not None and scaler_state:
+        scaler.load_state_dict(scaler_state)
+    return json.loads(meta["state"])
+
+
+def checkpoint_state(path: Path) -> dict[str, Any]:
+    """The JSON state of a checkpoint (step, config, ...), without reading its tensors."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        return json.loads(f.metadata()["state"])
+
+
+def check_resume(saved: dict[str, Any], now: dict[str, Any], ignore: Iterable[str] = (), where: str = "") -> None:
+    """Raise :class:`ConfigMismatchError` when a run is resumed with settings other than it started with.
+
+    ``ignore``: settings a later sitting may change (the number of steps, logging, the device)."""
+    skip = set(ignore)
+    norm = lambda v: list(v) if isinstance(v, tuple) else v  # noqa: E731 - JSON turns tuples into lists
+    mismatch = {k: (saved.get(k), norm(v)) for k, v in now.items() if k not in skip and saved.get(k) != norm(v)}
+    if mismatch:
+        raise ConfigMismatchError(f"{where or 'this run folder'} holds a run made with other settings {mismatch} "
+                                  "(saved, now): use another output folder, or the same settings to resume")
+
+
+def param_digest(model: torch.nn.Module) -> str:
+    """A hash of every weight: processes of one DDP run must end with the same digest."""
+    h = hashlib.sha256()
+    for name, p in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(p.detach().float().cpu().numpy().tobytes())
+    return h.hexdigest()
+
+
+# --- the command line of a config dataclass -----------------------------------------------------
+def parse_config(cls, argv: list[str] | None, prog: str, description: str = "",
+                 extra: Callable[[argparse.ArgumentParser], None] | None = None):
+    """``(config, other_args)``: the dataclass ``cls`` from ``--field value`` flags (``--field-name`` works
+    too) through ``transformers.HfArgumentParser``; ``extra`` adds flags that are not settings of the run."""
+    from transformers import HfArgumentParser
+
+    parser = HfArgumentParser(cls, prog=prog, description=description)
+    if extra is not None:
+        extra(parser)
+    try:  # unknown flags and the dataclass's own checks (__post_init__): one line through argparse, exit code 2
+        outputs = parser.parse_args_into_dataclasses(args=argv, look_for_args_file=False)
+    except ValueError as exc:
+        parser.error(str(exc))
+    config = outputs[0]
+    rest = outputs[1] if len(outputs) > 1 else argparse.Namespace()
+    return config, rest
+
+
+def config_command(prog: str, config: Any) -> str:
+    """The command line that rebuilds ``config``: every setting that differs from its default."""
+    parts = [prog]
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        default = f.default if f.default is not dataclasses.MISSING else (
+            f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
+        if value == default or (isinstance(value, (list, tuple)) and list(value) == list(default or [])):
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        if isinstance(value, bool):
+            parts.append(flag if value else f"--no-{f.name.replace('_', '-')}")
+        elif isinstance(value, (list, tuple)):
+            parts += [flag, *(shlex.quote(str(v)) for v in value)]
+        else:
+            parts += [flag, shlex.quote(str(value))]
+    return " ".join(parts)
+
+
+# --- processes: one, or many under torchrun -----------------------------------------------------
+@dataclasses.dataclass
+class Dist:
+    """This process's place in a (possibly distributed) run."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+    device: torch.device = dataclasses.field(default_factory=lambda: torch.device("cpu"))
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def setup_distributed(device: str = "auto") -> Dist:
+    """Read torchrun's environment (RANK, WORLD_SIZE, LOCAL_RANK); start the process group (NCCL on a
+    GPU, gloo on the CPU) when there is more than one process."""
+    world = int(os.environ.get("WORLD_SIZE", 1))
+    rank, local_rank = int(os.environ.get("RANK", 0)), int(os.environ.get("LOCAL_RANK", 0))
+    dev = resolve_device(device, local_rank)
+    if dev.type == "cuda":
+        torch.cuda.set_device(dev)
+    if world > 1:
+        torch.distributed.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+    return Dist(rank, world, local_rank, dev)

@@ -1,0 +1,184 @@
+"""Run profiles: one place that turns PROFILE = "smoke" | "cpu" | "gpu" into budgets.
+
+Every notebook's parameters cell sets PROFILE and nothing else; the notebook then calls
+``budget = profile_budget("NN_name", PROFILE)`` and reads its numbers from the returned dict.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import REPO_ROOT
+from ..core.errors import InvalidArgumentError, NotAvailableError
+from ..core.provenance import machine_info
+
+PROFILES = ("smoke", "cpu", "gpu")
+PROFILE_HELP = {
+    "smoke": "CI: seconds to a minute or two a notebook; proves the pipeline runs and results are sane",
+    "cpu": "a laptop: real results in minutes to tens of minutes; reuses committed checkpoints",
+    "gpu": "full scale: millions of steps, GPT-2 Medium, one CUDA GPU",
+}
+
+# Budgets per notebook and profile. Keys are the notebook stem (e.g. "00_setup_and_tour").
+BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
+    "00_setup_and_tour": {
+        "smoke": {"video_steps": 30, "speed_seconds": 0.5, "render_size": (160, 120)},
+        "cpu": {"video_steps": 150, "speed_seconds": 3.0, "render_size": (320, 240)},
+        "gpu": {"video_steps": 300, "speed_seconds": 5.0, "render_size": (480, 360)},
+    },
+    "07_gpt2_instruction_translator": {
+        # eval_examples: per split (None: whole splits); demo_*: the fine-tuning run the notebook does
+        # itself (smoke: a tiny one; cpu: a text-only GPT-2 from scratch; gpu: GPT-2 Medium with LoRA);
+        # probe_reference: training instructions the encoder probe looks neighbours up in
+        "smoke": {"eval_examples": 100, "throughput_examples": 128, "demo_model": "scratch", "demo_lora": False,
+                  "demo_steps": 40, "demo_n_train": 1000, "demo_batch_size": 32, "demo_eval_examples": 50,
+                  "demo_lr": 3e-3, "demo_eval_every": 20, "probe_reference": 500},
+        "cpu": {"eval_examples": None, "throughput_examples": 512, "demo_model": "scratch", "demo_lora": False,
+                "demo_steps": 400, "demo_n_train": 30_000, "demo_batch_size": 64, "demo_eval_examples": 500,
+                "demo_lr": 2e-3, "demo_eval_every": 100, "probe_reference": 8000},
+        "gpu": {"eval_examples": None, "throughput_examples": 512, "demo_model": "gpt2-medium", "demo_lora": True,
+                "demo_steps": 2000, "demo_n_train": 30_000, "demo_batch_size": 16, "demo_eval_examples": 2000,
+                "demo_lr": 2e-4, "demo_eval_every": 250, "probe_reference": 8000},
+    },
+    "01_ppo_from_scratch": {
+        # cheetah_steps per run (rounded up to whole 4096-step rollouts); every seed runs both
+        # implementations; workers: parallel training processes (one core each)
+        "smoke": {"small_steps": 4096, "cheetah_steps": 8192, "seeds": [0], "eval_episodes": 1, "workers": 1},
+        "cpu": {"small_steps": 32768, "cheetah_steps": 500_000, "seeds": [0, 1], "eval_episodes": 5, "workers": 2},
+        "gpu": {"small_steps": 65536, "cheetah_steps": 1_000_000, "seeds": [0, 1, 2, 3, 4], "eval_episodes": 10,
+                "workers": 5},
+    },
+    "02_skill_experts": {
+        # train: None -> load the committed experts; True -> train every expert from scratch
+        "smoke": {"train": False, "demo_train_steps": 8192, "eval_episodes": 1, "video_steps": 20,
+                  "render_size": (160, 120), "target_grid": [-2.0, 1.37], "sac_probe_steps": 100,
+                  "train_steps_scale": 0.01},
+        "cpu": {"train": False, "demo_train_steps": 65536, "eval_episodes": 10, "video_steps": 200,
+                "render_size": (320, 240), "target_grid": [-3.0, -2.2, -1.5, -0.7, 0.0, 0.5, 1.37, 2.0, 2.6, 3.0],
+                "sac_probe_steps": 1500, "train_steps_scale": 1.0},
+        "gpu": {"train": True, "demo_train_steps": 65536, "eval_episodes": 20, "video_steps": 400,
+                "render_size": (480, 360), "target_grid": [-3.0, -2.2, -1.5, -0.7, 0.0, 0.5, 1.37, 2.0, 2.6, 3.0],
+                "sac_probe_steps": 3000, "train_steps_scale": 1.0},
+    },
+    "04_trajectory_datasets": {
+        # steps per (skill, quality); humanoid skills are collected once their experts are published
+        "smoke": {"skills": ["run_forward", "target_speed"], "mix": {"expert": 3000, "medium": 2000, "random": 1000},
+                  "humanoid_mix": {"expert": 1000, "medium": 1000, "random": 1000},
+                  "calibration_episodes": 1, "noise_grid": [0.0, 0.2, 0.6], "kill_demo_steps": 8000,
+                  "ray_demo_steps": 0, "plain_steps": 3000},
+        "cpu": {"skills": "all", "mix": {"expert": 500_000, "medium": 300_000, "random": 200_000},
+                "humanoid_mix": {"expert": 200_000, "medium": 100_000, "random": 50_000},
+                "calibration_episodes": 3, "noise_grid": [0.0, 0.1, 0.2, 0.3, 0.4, 0.6, 0.8, 1.0, 1.5],
+                "kill_demo_steps": 40_000, "ray_demo_steps": 20_000, "plain_steps": 20_000},
+        "gpu": {"skills": "all", "mix": {"expert": 1_000_000, "medium": 600_000, "random": 400_000},
+                "humanoid_mix": {"expert": 1_000_000, "medium": 500_000, "random": 250_000},
+                "calibration_episodes": 5, "noise_grid": [0.0, 0.1, 0.2, 0.3, 0.4, 0.6, 0.8, 1.0, 1.5],
+                "kill_demo_steps": 40_000, "ray_demo_steps": 100_000, "plain_steps": 50_000},
+    },
+    "05_decision_transformer": {
+        # mix: the run_forward datasets of notebook 04 (same calls); demo: the short training run the
+        # notebook does itself; full: the gpu profile trains the whole model instead of loading pretrained/dt
+        "smoke": {"mix": {"expert": 3000, "medium": 2000, "random": 1000},
+                  "demo": {"steps": 150, "batch_size": 16, "context_len": 10, "n_layer": 1, "n_embd": 32,
+                           "warmup": 20, "log_every": 25, "ckpt_every": 150, "eval_every": 0, "predict_std": True},
+                  "bc_steps": 200, "train_full": False, "full": None, "eval_episodes": 1, "eval_seed": 1000,
+                  "sweep_fractions": [0.4, 1.0], "sweep_episodes": 1, "video_steps": 20, "render_size": (160, 120),
+                  "speed_steps": 300},
+        "cpu": {"mix": {"expert": 500_000, "medium": 300_000, "random": 200_000},
+                "demo": {"steps": 300, "warmup": 100, "log_every": 25, "ckpt_every": 300, "eval_every": 0,
+                         "predict_std": True},
+                "bc_steps": 5000, "train_full": False, "full": None, "eval_episodes": 10, "eval_seed": 1000,
+                "sweep_fractions": [0.0, 0.2, 0.4, 0.6, 0.8, 1.0, 1.2], "sweep_episodes": 5,
+                "video_steps": 150, "render_size": (320, 240), "speed_steps": 2000},
+        "gpu": {"mix": {"expert": 1_000_000, "medium": 600_000, "random": 400_000},
+                "demo": {"steps": 300, "warmup": 100, "log_every": 25, "ckpt_every": 300, "eval_every": 0,
+                         "predict_std": True},
+                "bc_steps": 20_000, "train_full": True,
+                "full": {"steps": 20_000, "batch_size": 256, "eval_every": 2000, "eval_episodes": 3, "predict_std": True},
+                "eval_episodes": 20, "eval_seed": 1000,
+                "sweep_fractions": [0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.2], "sweep_episodes": 10,
+                "video_steps": 300, "render_size": (480, 360), "speed_steps": 2000},
+    },
+    "03_policy_switching": {
+        "smoke": {"seeds": 2, "steady_seeds": 1, "schedules": ["forward_to_backward", "flip_to_run"],
+                  "video": True, "render_size": (160, 120), "video_seconds": 2.0},
+        "cpu": {"seeds": 20, "steady_seeds": 3, "schedules": "all", "video": True,
+                "render_size": (320, 240), "video_seconds": 12.0},
+        "gpu": {"seeds": 50, "steady_seeds": 5, "schedules": "all", "video": True,
+                "render_size": (480, 360), "video_seconds": 16.0},
+    },
+}
+
+
+class UnknownProfileError(InvalidArgumentError):
+    """Raised for a PROFILE that is not one of PROFILES."""
+
+
+def check_profile(profile: str) -> str:
+    """Return ``profile`` if valid, else raise an error naming the valid profiles."""
+    if profile not in PROFILES:
+        valid = ", ".join(f"{p!r} ({PROFILE_HELP[p]})" for p in PROFILES)
+        raise UnknownProfileError(f"unknown PROFILE {profile!r}; valid profiles are: {valid}")
+    return profile
+
+
+def profile_budget(notebook: str, profile: str) -> dict[str, Any]:
+    """The budget dict of ``notebook`` under ``profile`` (validated)."""
+    check_profile(profile)
+    if notebook not in BUDGETS:
+        raise NotAvailableError(f"no budgets for notebook {notebook!r}; known: {sorted(BUDGETS)}")
+    return dict(BUDGETS[notebook][profile])
+
+
+def results_path(notebook: str, profile: str, root: Path | None = None) -> Path:
+    """``results/NN_name.<profile>.json`` under the repo root (or ``root``)."""
+    check_profile(profile)
+    root = Path(root) if root is not None else Path(os.environ.get("COURSE_RESULTS_ROOT", REPO_ROOT))
+    return root / "results" / f"{notebook}.{profile}.json"
+
+
+def write_results(notebook: str, profile: str, results: dict[str, Any], root: Path | None = None) -> Path:
+    """Write a notebook's headline numbers atomically to ``results/NN_name.<profile>.json``."""
+    path = results_path(notebook, profile, root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "notebook": notebook,
+        "profile": profile,
+        "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": machine_info(),
+        **_relative_paths(results, path.parent.parent.resolve()),
+    }
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2, sort_keys=False, default=_json_default) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def _relative_paths(value: Any, root: Path) -> Any:
+    """Paths inside the repository become repository-relative, so results files compare across machines."""
+    if isinstance(value, dict):
+        return {k: _relative_paths(v, root) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_relative_paths(v, root) for v in value]
+    if isinstance(value, (str, Path)) and os.path.isabs(value):
+        try:
+            return Path(value).resolve().relative_to(root).as_posix()
+        except ValueError:
+            return str(value)
+    return value
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")

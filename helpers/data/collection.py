@@ -1,0 +1,325 @@
+"""Collecting trajectories of a skill: fast, streaming, resumable, on one machine or on Ray.
+
+How it is fast: each worker process steps a batch of environments and calls the policy once per
+step for the whole batch (a NumPy copy of the expert's actor), and there is one worker per core,
+each writing its own shards, so nothing but a list of episode ids crosses a process boundary.
+
+How it is safe: the job is a fixed plan of episodes (episode ``i`` is reset with seed
+``seed * 1_000_000 + i`` and its action noise drawn from ``default_rng([seed, i])``). Workers write
+finished episodes to shards in ``<out>/.staging/``, each shard atomically. A rerun with the same
+arguments reads which episodes the shards hold, runs only the missing ones, and merges the first
+episodes whose lengths cover ``steps`` into the Minari dataset, which is moved into place in one
+rename (:mod:`helpers.data.minari_io`). Corrupt, truncated or mismatched shards raise an error naming
+the file. Two processes collecting the same dataset wait for each other (a file lock).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import multiprocessing as mp
+import os
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..core.checkpoints import atomic_write_json, sha256
+from ..core.errors import CourseError, InvalidArgumentError
+from ..envs.factory import make_env
+from ..envs.skills import get_skill
+from ..experts.policy import expert_dir
+from .behaviour import MEDIUM_NOISE, BehaviourPolicy, check_quality
+from .minari_io import dataset_path, merge
+from .shards import INFO_KEYS, SHARD_STEPS, shard_lengths, write_shard
+
+SEED_STRIDE = 1_000_000
+COLLECTOR_VERSION = 2  # 2: torso_up among the per-step infos
+
+
+class DatasetExistsError(CourseError, FileExistsError):
+    """The output folder already holds a dataset (or shards) made with other arguments."""
+
+
+@dataclass(frozen=True)
+class Job:
+    skill: str
+    quality: str
+    steps: int
+    seed: int
+    envs_per_worker: int = 16
+
+    @property
+    def dataset_id(self) -> str:
+        return f"course/{self.skill}/{self.quality}-v0"
+
+    def key(self) -> dict[str, Any]:
+        """What must match for a rerun to continue this job's shards."""
+        return {"skill": self.skill, "quality": self.quality, "steps": self.steps, "seed": self.seed,
+                "collector_version": COLLECTOR_VERSION}
+
+
+def staging_dir(out: Path, job: Job) -> Path:
+    return Path(out) / ".staging" / job.dataset_id.replace("/", "__")
+
+
+def _info_row(info: dict[str, Any]) -> list[float]:
+    return [float(info.get(k, 0.0) or 0.0) for k in INFO_KEYS]
+
+
+def run_episodes(job_dict: dict[str, Any], episode_ids: list[int], stage: str, worker_tag: str) -> dict[str, Any]:
+    """Worker: run the given episodes with a batch of envs; write them to shards. Returns a summary."""
+    job = Job(**job_dict)
+    stage_path = Path(stage)
+    skill = get_skill(job.skill)
+    n_envs = max(1, min(job.envs_per_worker, len(episode_ids)))
+    envs = [make_env(skill, disable_env_checker=True) for _ in range(n_envs)]
+    policy = BehaviourPolicy(job.skill, job.quality, envs[0].action_space)
+    queue = list(episode_ids)[::-1]  # pop() from the end = ascending ids
+    slots: list[dict[str, Any] | None] = [None] * n_envs
+    obs = np.zeros((n_envs,) + envs[0].observation_space.shape, dtype=np.float64)
+    finished: list[dict[str, Any]] = []
+    buffered_steps, shard_index, steps_done, eps_done = 0, 0, 0, 0
+
+    def start(slot: int) -> bool:
+        if not queue:
+            slots[slot] = None
+            return False
+        ep_id = queue.pop()
+        seed = job.seed * SEED_STRIDE + ep_id
+        o, info = envs[slot].reset(seed=seed)
+        obs[slot] = o
+        slots[slot] = {"id": ep_id, "seed": seed, "rng": np.random.default_rng([job.seed, ep_id]),
+                       "target_speed": float(info.get("target_speed", np.nan) if skill.has_goal else np.nan),
+                       "observations": [o], "actions": [], "rewards": [], "terminations": [],
+                       "truncations": [], "infos": [_info_row(info)]}
+        return True
+
+    def flush() -> None:
+        nonlocal finished, buffered_steps, shard_index
+        if finished:
+            write_shard(stage_path / f"shard_{worker_tag}_{shard_index:04d}.npz", finished)
+            shard_index += 1
+            finished, buffered_steps = [], 0
+
+    for i in range(n_envs):
+        start(i)
+    while any(s is not None for s in slots):
+        active = [i for i, s in enumerate(slots) if s is not None]
+        actions = policy(obs[active], [slots[i]["rng"] for i in active])
+        for a, i in zip(actions, active):
+            ep = slots[i]
+            o, r, term, trunc, info = envs[i].step(a)
+            obs[i] = o
+            ep["observations"].append(o)
+            ep["actions"].append(a)
+            ep["rewards"].append(r)
+            ep["terminations"].append(term)
+            ep["truncations"].append(trunc)
+            ep["infos"].append(_info_row(info))
+            if term or trunc:
+                infos = np.asarray(ep.pop("infos"), dtype=np.float64)
+                finished.append({
+                    "id": ep["id"], "seed": ep["seed"], "target_speed": ep["target_speed"],
+                    "observations": np.asarray(ep["observations"], dtype=np.float64),
+                    "actions": np.asarray(ep["actions"], dtype=np.float32),
+                    "rewards": np.asarray(ep["rewards"], dtype=np.float64),
+                    "terminations": np.asarray(ep["terminations"], dtype=bool),
+                    "truncations": np.asarray(ep["truncations"], dtype=bool),
+                    "infos": {k: infos[:, j] for j, k in enumerate(INFO_KEYS)},
+                })
+                n = len(ep["rewards"])
+                steps_done += n
+                buffered_steps += n
+                eps_done += 1
+                if buffered_steps >= SHARD_STEPS:
+                    flush()
+                start(i)
+    flush()
+    for env in envs:
+        env.close()
+    return {"worker": worker_tag, "episodes": eps_done, "steps": steps_done}
+
+
+def episodes_needed(lengths: dict[int, int], steps: int) -> int | None:
+    """Smallest K such that episodes 0..K-1 are all done and cover ``steps``; None if not yet."""
+    total = 0
+    for k in range(len(lengths) + 1):
+        if total >= steps:
+            return k
+        if k not in lengths:
+            return None
+        total += lengths[k]
+    return None
+
+
+def plan_round(lengths: dict[int, int], steps: int, max_episode_steps: int) -> list[int]:
+    """Episode ids to run next: the missing ones of the prefix expected to cover ``steps``.
+
+    Lengths of episodes not yet run are guessed from those done (or the time limit). When episodes
+    can end early (the humanoid falls) we plan 10% more, so that one round usually suffices; any
+    episode beyond the covering prefix is simply not merged.
+    """
+    mean_len = float(np.mean(list(lengths.values()))) if lengths else float(max_episode_steps)
+    covered, k = 0.0, 0
+    while covered < steps:
+        covered += lengths.get(k, mean_len)
+        k += 1
+    missing = [i for i in range(k) if i not in lengths]
+    if mean_len < max_episode_steps and missing:
+        extra = int(np.ceil(0.1 * len(missing)))
+        missing += [i for i in range(k, k + extra) if i not in lengths]
+    return missing
+
+
+def _split(ids: list[int], parts: int) -> list[list[int]]:
+    parts = max(1, min(parts, len(ids)))
+    return [ids[i::parts] for i in range(parts)]
+
+
+def run_round(job: Job, ids: list[int], stage: Path, workers: int, round_index: int, ray_address: str | None,
+              progress=None) -> list[dict[str, Any]]:
+    chunks = _split(ids, workers)
+    tags = [f"r{round_index:02d}w{w:02d}_{int(time.time() * 1000) % 10**8:08d}" for w in range(len(chunks))]
+    if ray_address is not None:
+        import ray  # optional (pip install 'ray[default]'): only a Ray collection needs it
+
+        remote = ray.remote(num_cpus=1)(_worker_process)
+        refs = [remote.remote(asdict(job), c, str(stage), t) for c, t in zip(chunks, tags)]
+        return ray.get(refs)
+    if len(chunks) == 1:
+        return [run_episodes(asdict(job), chunks[0], str(stage), tags[0])]
+    ctx = mp.get_context("fork" if sys.platform == "linux" else "spawn")
+    with ctx.Pool(len(chunks), initializer=_one_thread) as pool:
+        return pool.starmap(run_episodes, [(asdict(job), c, str(stage), t) for c, t in zip(chunks, tags)])
+
+
+def _one_thread() -> None:
+    """A worker process: one core each, so the actor's small matrix products stay on one thread."""
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
+
+
+def _worker_process(job_dict: dict[str, Any], episode_ids: list[int], stage: str, worker_tag: str) -> dict[str, Any]:
+    """A Ray task: a process of its own, set to one thread, then :func:`run_episodes`."""
+    _one_thread()
+    return run_episodes(job_dict, episode_ids, stage, worker_tag)
+
+
+def is_complete(out: Path, job: Job) -> bool:
+    meta = dataset_path(out, job.dataset_id) / "data" / "metadata.json"
+    if not meta.exists():
+        return False
+    data = json.loads(meta.read_text())
+    spec = data.get("course_job")
+    if spec is None or {k: spec.get(k) for k in job.key()} != job.key():
+        raise DatasetExistsError(
+            f"{dataset_path(out, job.dataset_id)} already holds a dataset made with different arguments "
+            f"({spec}); use another --out or delete it")
+    return True
+
+
+def collect(skill: str, quality: str, steps: int, out: Path | str, seed: int = 0, workers: int | None = None,
+            envs_per_worker: int = 16, ray_address: str | None = None, verbose: bool = True,
+            keep_shards: bool = False) -> dict[str, Any]:
+    """Collect (or finish collecting) a dataset; returns a summary with ``dataset_id``."""
+    s = get_skill(skill)
+    check_quality(quality)
+    if steps < 1:
+        raise InvalidArgumentError(f"steps must be positive, got {steps}")
+    out = Path(out)
+    job = Job(s.name, quality, int(steps), int(seed), envs_per_worker)
+    t0 = time.time()
+    lock = Path(out) / ".staging" / (job.dataset_id.replace("/", "__") + ".lock")
+    with _exclusive(lock, f"another process is collecting {job.dataset_id}; waiting for it", verbose):
+        if is_complete(out, job):  # done before, or by the process we waited for
+            meta = json.loads((dataset_path(out, job.dataset_id) / "data" / "metadata.json").read_text())
+            return {"dataset_id": job.dataset_id, "path": str(dataset_path(out, job.dataset_id)),
+                    "total_steps": meta["total_steps"], "total_episodes": meta["total_episodes"],
+                    "mean_return": meta["course_returns"]["mean"], "std_return": meta["course_returns"]["std"],
+                    "already_complete": True, "seconds": 0.0}
+        return _collect_locked(job, out, t0, workers, ray_address, verbose, keep_shards)
+
+
+@contextlib.contextmanager
+def _exclusive(path: Path, message: str, verbose: bool):
+    """Hold an exclusive lock on ``path`` (two collections of one dataset would duplicate episodes)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if verbose:
+                print(f"[collect] {message}", file=sys.stderr, flush=True)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _collect_locked(job: Job, out: Path, t0: float, workers: int | None, ray_address: str | None, verbose: bool,
+                    keep_shards: bool) -> dict[str, Any]:
+    s = get_skill(job.skill)
+    quality, steps, seed = job.quality, job.steps, job.seed
+    stage = staging_dir(out, job)
+    stage.mkdir(parents=True, exist_ok=True)
+    for tmp in stage.glob(".*.tmp"):
+        tmp.unlink()  # half-written shards of a killed run
+    job_file = stage / "job.json"
+    if job_file.exists() and json.loads(job_file.read_text()) != job.key():
+        raise DatasetExistsError(f"{stage} holds shards of a different job ({job_file.read_text().strip()}); "
+                              f"this one is {job.key()}: delete {stage} or use another --out")
+    atomic_write_json(job_file, job.key())
+    workers = workers or (os.cpu_count() or 1)
+    if ray_address is not None:
+        import ray  # optional: only a Ray collection needs it
+
+        if not ray.is_initialized():
+            # "local" always starts a throwaway single-machine Ray (never joins one found in RAY_ADDRESS
+            # or /tmp/ray); "auto" or HOST:PORT joins a running cluster
+            if ray_address == "local":
+                # loopback only: a sandbox's public interface may be firewalled or proxied
+                ray.init(address="local", num_cpus=workers, _node_ip_address="127.0.0.1", include_dashboard=False,
+                         log_to_driver=False)
+            else:
+                ray.init(address=ray_address, log_to_driver=False)
+        workers = max(workers, int(ray.cluster_resources().get("CPU", 1)))
+    max_len = make_env(s).spec.max_episode_steps or 1000
+    probe = make_env(s)
+    policy_desc = BehaviourPolicy(s.name, quality, probe.action_space).describe(s.name)  # loads the expert once
+    for round_index in range(100):
+        lengths = shard_lengths(stage)
+        n = episodes_needed(lengths, steps)
+        if n is not None:
+            break
+        ids = plan_round(lengths, steps, max_len)
+        if verbose:
+            print(f"[collect {job.dataset_id}] round {round_index}: {len(ids)} episodes on {workers} workers "
+                  f"({len(lengths)} already done)", file=sys.stderr, flush=True)
+        run_round(job, ids, stage, workers, round_index, ray_address)
+    else:  # pragma: no cover - a plan that never converges is a bug
+        raise RuntimeError("collection did not converge in 100 rounds")
+    collect_seconds = time.time() - t0
+    extra = {"policy": policy_desc, "course_seed": seed,
+             "course_medium_noise": MEDIUM_NOISE[s.name] if quality == "medium" else None}
+    if quality != "random":
+        card = json.loads((expert_dir(s.name) / "card.json").read_text())
+        extra["course_expert_card"] = {"path": f"pretrained/{s.name}/card.json", "sha256": sha256(expert_dir(s.name) / "card.json"),
+                                       "algorithm": card["algorithm"], "env_steps": card["env_steps"],
+                                       "mean_return": card["evaluation"]["mean_return"]}
+    summary = merge(job, stage, out, n, extra)
+    if not keep_shards:
+        shutil.rmtree(stage)
+    return {"dataset_id": job.dataset_id, "path": str(dataset_path(out, job.dataset_id)),
+            "total_steps": summary["total_steps"], "total_episodes": summary["total_episodes"],
+            "mean_return": summary["course_returns"]["mean"], "std_return": summary["course_returns"]["std"],
+            "collect_seconds": round(collect_seconds, 2), "seconds": round(time.time() - t0, 2),
+            "steps_per_second": summary["total_steps"] / max(time.time() - t0, 1e-9), "workers": workers,
+            "already_complete": False}

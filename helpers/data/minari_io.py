@@ -1,0 +1,136 @@
+"""Minari datasets: the merge of a job's shards into one dataset, moved into place in one rename,
+and loading datasets from a Minari root folder of our choosing.
+
+``minari.create_dataset_from_buffers`` with ``EpisodeBuffer`` needs only ``minari[hdf5]`` (not the jax
+that ``minari.DataCollector`` pulls in). Episodes are streamed into the dataset in batches, so memory
+stays at a few episodes whatever the dataset's size.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import warnings
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from .. import REPO_ROOT
+from ..envs.factory import make_env
+from ..envs.skills import get_skill
+from .shards import ShardError, completed, read_shard
+
+DATASETS_DIR = REPO_ROOT / "datasets"  # git-ignored; notebooks use datasets/<profile>/ as the Minari root
+
+
+@contextlib.contextmanager
+def _minari_root(path: Path):
+    old = os.environ.get("MINARI_DATASETS_PATH")
+    os.environ["MINARI_DATASETS_PATH"] = str(path)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("MINARI_DATASETS_PATH", None)
+        else:
+            os.environ["MINARI_DATASETS_PATH"] = old
+
+
+def dataset_path(out: Path, dataset_id: str) -> Path:
+    return Path(out) / dataset_id
+
+
+def load_dataset(out: Path | str, dataset_id: str):
+    """``minari.load_dataset`` with ``out`` as the Minari root."""
+    import minari  # heavy: imported when a dataset is read
+
+    with _minari_root(Path(out)):
+        return minari.load_dataset(dataset_id)
+
+
+def merge(job, stage: Path, out: Path, n_episodes: int, extra_metadata: dict[str, Any]) -> dict[str, Any]:
+    """Stream episodes 0..n-1 of ``job`` (a :class:`helpers.data.collection.Job`) from the shards in
+    ``stage`` into a Minari dataset under the root ``out``; move it into place atomically."""
+    import minari  # heavy (h5py, arrow): imported when a dataset is written or read
+    from minari.data_collector import EpisodeBuffer
+
+    env = make_env(job.skill)
+    obs_space, act_space = env.observation_space, env.action_space
+    env.close()
+    done = completed(stage)
+    wanted = set(range(n_episodes))
+    by_shard: dict[Path, list[int]] = {}
+    for ep_id in sorted(wanted):
+        by_shard.setdefault(done[ep_id], []).append(ep_id)
+    build_root = stage / "build"
+    shutil.rmtree(build_root, ignore_errors=True)
+    returns, lengths, goals = np.zeros(n_episodes), np.zeros(n_episodes, dtype=np.int64), np.full(n_episodes, np.nan)
+
+    def buffers_in_order() -> Iterator[EpisodeBuffer]:
+        # Minari wants ids in order; shards hold interleaved ids, so read each shard once and
+        # hold back only the episodes that are not yet due (bounded by the number of workers).
+        pending: dict[int, dict[str, Any]] = {}
+        next_id = 0
+        for shard in sorted(by_shard, key=lambda p: min(by_shard[p])):
+            for ep in read_shard(shard, obs_space.shape[0], act_space.shape[0]):
+                if ep["id"] < n_episodes:
+                    pending[ep["id"]] = ep
+            while next_id in pending:
+                ep = pending.pop(next_id)
+                returns[next_id], lengths[next_id] = ep["rewards"].sum(), len(ep["rewards"])
+                goals[next_id] = ep["target_speed"]
+                options = {"target_speed": ep["target_speed"]} if np.isfinite(ep["target_speed"]) else None
+                yield EpisodeBuffer(id=next_id, seed=ep["seed"], options=options,
+                                    observations=ep["observations"], actions=ep["actions"],
+                                    rewards=ep["rewards"], terminations=ep["terminations"],
+                                    truncations=ep["truncations"], infos=ep["infos"])
+                next_id += 1
+        if next_id != n_episodes:
+            raise ShardError(f"episodes {next_id}..{n_episodes - 1} are missing from the shards in {stage}")
+
+    skill = get_skill(job.skill)
+    with _minari_root(build_root), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*(author_email|eval_env|env_spec).*")
+        episodes = buffers_in_order()
+        dataset = minari.create_dataset_from_buffers(
+            job.dataset_id, [next(episodes)], env=f"course/{job.skill}-v0", observation_space=obs_space,
+            action_space=act_space,
+            algorithm_name=f"{job.quality} ({extra_metadata.get('policy', '')})", author="generalist-rl course",
+            description=f"{skill.description} ({skill.body}, {skill.env_id}); quality {job.quality}",
+            code_permalink="helpers/data/collection.py", data_format="hdf5")
+        batch: list[EpisodeBuffer] = []
+        for buf in episodes:
+            batch.append(buf)
+            if len(batch) >= 50:
+                dataset.storage.update_episodes(batch)
+                batch = []
+        if batch:
+            dataset.storage.update_episodes(batch)
+        summary = {
+            "course_job": job.key(),
+            "course_skill": job.skill,
+            "course_quality": job.quality,
+            "course_env_id": skill.env_id,
+            "course_env_kwargs": json.dumps(skill.env_kwargs),
+            "course_returns": {"mean": float(returns.mean()), "std": float(returns.std()),
+                               "min": float(returns.min()), "max": float(returns.max())},
+            "course_mean_episode_length": float(lengths.mean()),
+            "course_goal_per_episode": "options/target_speed" if skill.has_goal else None,
+            **extra_metadata,
+        }
+        dataset.storage.update_metadata(summary)
+    final = dataset_path(out, job.dataset_id)
+    with _minari_root(out):
+        from minari.namespace import create_namespace, list_local_namespaces
+
+        namespace = job.dataset_id.rsplit("/", 1)[0]
+        if namespace not in list_local_namespaces():
+            with contextlib.suppress(ValueError):  # created concurrently by another job
+                create_namespace(namespace, description=f"course datasets of skill {job.skill}")
+    final.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(build_root / job.dataset_id, final)
+    return {**summary, "total_steps": int(lengths.sum()), "total_episodes": n_episodes,
+            "returns": returns, "goals": goals}

