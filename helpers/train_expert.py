@@ -15,6 +15,7 @@ Killed at any moment, the same command resumes from the last checkpoint (every `
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shlex
 import sys
 
@@ -58,6 +59,9 @@ def run(argv: list[str] | None = None) -> None:
     p.add_argument("--replay-from", default=None, metavar="RUN_DIR",
                    help="with --init-from: start from this run's replay buffer, rewards relabelled with --speed-bonus")
     p.add_argument("--learning-rate", type=float, default=None, help="with --init-from: instead of the expert's own")
+    p.add_argument("--reverse-curriculum", action="store_true",
+                   help="stand_up: start training episodes from falls, nearer standing first (training only)")
+    p.add_argument("--reward-scale", type=float, default=1.0, help="training reward x this (evaluation unchanged)")
     p.add_argument("--eval-episodes", type=int, default=10)
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
@@ -78,6 +82,14 @@ def run(argv: list[str] | None = None) -> None:
                                  *([f"bonus{args.speed_bonus:g}"] if args.speed_bonus else []),
                                  *(["replay"] if args.replay_from else []),
                                  *([f"lr{args.learning_rate:g}"] if args.learning_rate else []), f"seed{args.seed}"])
+    if args.reverse_curriculum or args.reward_scale != 1.0:
+        if args.init_from or args.algo:
+            p.error("--reverse-curriculum and --reward-scale train the skill's own config: leave out --init-from/--algo")
+        config = dataclasses.replace(EXPERT_CONFIGS[args.skill], reverse_curriculum=args.reverse_curriculum,
+                                     train_reward_scale=args.reward_scale)
+        default_name = "_".join([EXPERT_CONFIGS[args.skill].algo, *(["curriculum"] if args.reverse_curriculum else []),
+                                 *([f"scale{args.reward_scale:g}"] if args.reward_scale != 1.0 else []),
+                                 f"seed{args.seed}"])
     run_dir = run_dir_for(args.skill, args.run_name or default_name, args.seed)
     if not args.publish or not (run_dir / "state.json").exists():
         trainer = ExpertTrainer(args.skill, seed=args.seed, config=config, run_dir=run_dir,

@@ -55,10 +55,10 @@ def check_01_ppo_from_scratch(res):
         # a HalfCheetah return is bounded by speed and control cost: anything outside this is a bug
         assert all(-1000 < x < 15000 for x in r["final_returns"]), (impl, r)
         assert r["mean_wall_clock_s"] > 0 and 100 < r["steps_per_s"] < 100_000, (impl, r)
-    assert "ratio_ours_to_sb3" in res
-    assert res["ratio_ours_to_sb3"] is None or isinstance(res["ratio_ours_to_sb3"], float)
     small = res["small_task"]
-    assert small["env_steps"] >= res["budget"]["small_steps"] and 0 <= small["final_return"] <= 1000
+    assert small["env_steps"] >= res["budget"]["small_steps"] and small["final_return"] <= 1000
+    # even the smoke budget's few thousand steps balance the pendulum longer than random actions do
+    assert small["final_return"] > 2 * small["random_return"], small
     assert res["reload_check"]["return_during_run"] == res["reload_check"]["return_after_load"]
 
 
@@ -69,18 +69,14 @@ def check_07_gpt2_instruction_translator(res):
     assert tr["paraphrase"]["accuracy"] >= PARAPHRASE_FLOOR - 0.08, tr  # a sample: a loose band
     assert tr["test"]["refusal_rate"] >= 0.97, tr  # the target is 1.0; the card has 0.982 (test), 0.954 (paraphrase)
     assert res["refusals"]["refused"] == res["refusals"]["n"], res["refusals"]
-    # the card: the targets are test >= 0.97 and paraphrase >= 0.90; the committed translator
-    # measures 0.968 and 0.742 (its card, per kind): these floors guard against regressions
-    assert card["accuracy"]["test"] >= 0.965, card
-    assert card["accuracy"]["paraphrase"] >= PARAPHRASE_FLOOR, card
-    assert card["throughput_per_s"] >= 20 and res["throughput_per_s"] >= 20, (card, res["throughput_per_s"])
+    assert res["throughput_per_s"] >= 20, res["throughput_per_s"]  # measured by the notebook, batched
     if tr["test"]["n"] == card["n"]["test"]:  # whole splits: the notebook reproduces the card (up to float ties)
         for split in ("val", "test", "paraphrase"):
             assert abs(tr[split]["accuracy"] - card["accuracy"][split]) <= 0.003, (split, tr[split], card)
     # the notebook's own tiny fine-tuning run learned something
     assert res["demo"]["steps"] > 0 and res["demo"]["last_loss"] < 0.7 * res["demo"]["first_loss"], res["demo"]
     assert res["dataset"]["templates_shared"] == 0
-    assert 0 <= res["novel"]["correct"] <= res["novel"]["n"]
+    assert res["novel"]["correct"] >= 0.9 * res["novel"]["n"], res["novel"]
     est = res["gpt2_medium_estimate"]
     assert 354e6 < est["parameters"] < 356e6 and est["lora"]["total_gb"] < est["full_finetune"]["total_gb"]
 
@@ -107,8 +103,12 @@ def check_03_policy_switching(res):
     overall = res["overall"]
     assert overall["switches"] == res["budget"]["seeds"] * len(res["per_schedule"])
     assert 0 <= overall["upside_down_rate"] <= 1 and overall["mean_time_to_behaviour_s"] > 0
-    for row in res["per_schedule"]:
-        assert 0 < row["time_to_behaviour_s"] <= 8.0, row
+    by_name = {row["schedule"]: row for row in res["per_schedule"]}
+    # between the two running gaits the switch works: the new gait shows, well before the 8 s segment ends
+    # (8.0 is what a switch that never reaches it records)
+    if "forward_to_backward" in by_name:
+        assert by_name["forward_to_backward"]["never_reached"] == 0.0, by_name["forward_to_backward"]
+        assert by_name["forward_to_backward"]["time_to_behaviour_s"] < 7.0, by_name["forward_to_backward"]
     for label, ref in res["references"].items():  # experts beat random on their own segments
         assert ref["steady"] > ref["floor"], (label, ref)
 
@@ -141,9 +141,6 @@ def check_05_decision_transformer(res):
     assert res["demo"]["last_loss"] < res["demo"]["first_loss"], res["demo"]
     assert res["data"]["steps"] == sum(res["budget"]["mix"].values()), res["data"]
     assert res["cost"]["actions_per_s"] > 100 and res["cost"]["cpu_train_samples_per_s"] > 0
-    # the notebook reports the committed model's card, which meets the bar on 10 held-out seeds
-    assert res["pretrained"]["card_fraction_of_expert"] >= 0.9, res["pretrained"]
-    assert res["pretrained"]["card_low_target_return"] < 0.85 * res["pretrained"]["card_mean_return"], res["pretrained"]
 
 
 NOTEBOOK_CHECKS = {"00_setup_and_tour": check_00, "01_ppo_from_scratch": check_01_ppo_from_scratch,

@@ -170,3 +170,15 @@ class SpeedBonus(gym.Wrapper):
     def step(self, action):
         obs, reward, terminated, truncated, info = self.env.step(action)
         return obs, reward + float(speed_bonus_reward(obs, self.bonus)), terminated, truncated, info
+
+
+class ScaledReward(gym.Wrapper):
+    """Training-only: the reward times ``scale`` (what an off-policy learner's targets are measured in)."""
+
+    def __init__(self, env: gym.Env, scale: float):
+        super().__init__(env)
+        self.scale = scale
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        return obs, reward * self.scale, terminated, truncated, info

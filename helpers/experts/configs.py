@@ -50,6 +50,11 @@ class ExpertConfig:
     # (``replay_from``), so the critic keeps the broad data it learnt on instead of a narrow fresh buffer.
     speed_bonus: float = 0.0
     replay_from: str | None = None
+    # Getting up (stand_up): training episodes start from states of falls, nearer standing first
+    # (helpers.experts.curriculum); the training reward is multiplied by train_reward_scale, which keeps
+    # HumanoidStandup's ~300-a-step rewards near the scale SAC's entropy tuning expects
+    reverse_curriculum: bool = False
+    train_reward_scale: float = 1.0
 
     def selection_rule(self) -> str:
         if self.select_metric is None:

@@ -25,10 +25,11 @@ from ..core.checkpoints import (RUNS_DIR, append_csv_row, atomic_save, atomic_wr
                                 replace_directory, verify_file, write_manifest)
 from ..core.errors import InvalidArgumentError
 from ..envs.factory import make_vec_env
-from ..envs.rewards import SpeedBonus, speed_bonus_reward
+from ..envs.rewards import ScaledReward, SpeedBonus, speed_bonus_reward
 from ..envs.rollouts import evaluate_policy
 from ..envs.skills import get_skill
 from .configs import EXPERT_CONFIGS, ExpertConfig
+from .curriculum import ReverseCurriculum, load_or_make_bank
 from .normalization import ObservationNormalizer
 from .policy import ExpertPolicy
 from .sb3_files import (algo_class, load_replay_buffer_into, load_vecnormalize_into, save_replay_buffer,
@@ -105,9 +106,8 @@ class ExpertTrainer:
     def _build(self, tensorboard: bool) -> None:
         torch.manual_seed(self.seed)
         cfg = self.config
-        shaping = (lambda env: SpeedBonus(env, cfg.speed_bonus)) if cfg.speed_bonus else None
         venv = make_vec_env(self.skill, cfg.n_envs, self.seed + 1000 * (self.state["env_steps"] // 10_000),
-                            cfg.train_env_kwargs, shaping)
+                            cfg.train_env_kwargs, self._training_wrapper())
         if cfg.normalize_obs or cfg.normalize_reward:
             gamma = cfg.hyperparams.get("gamma", 0.99)
             venv = VecNormalize(venv, norm_obs=cfg.normalize_obs, norm_reward=cfg.normalize_reward, gamma=gamma)
@@ -128,6 +128,22 @@ class ExpertTrainer:
             self.model = algo("MlpPolicy", venv, seed=self.seed, device="cpu", verbose=self.verbose,
                               tensorboard_log=tb, policy_kwargs=sb3_policy_kwargs(cfg.policy_kwargs),
                               **cfg.hyperparams)
+
+    def _training_wrapper(self):
+        """Training-only changes to each env (the evaluation env is always the skill's own)."""
+        cfg = self.config
+        if cfg.reverse_curriculum:
+            if self.skill.env_id != "HumanoidStandup-v5":
+                raise InvalidArgumentError(f"the reverse curriculum starts from humanoid falls: it is for stand_up, "
+                                           f"not {self.skill.name}")
+            bank = load_or_make_bank(self.run_dir / "start_states.npz", seed=self.seed)
+            return lambda env: ReverseCurriculum(env, bank, self.run_dir / "curriculum.json",
+                                                 reward_scale=cfg.train_reward_scale)
+        if cfg.train_reward_scale != 1.0:
+            return lambda env: ScaledReward(env, cfg.train_reward_scale)
+        if cfg.speed_bonus:
+            return lambda env: SpeedBonus(env, cfg.speed_bonus)
+        return None
 
     def _init_from(self, init: Path, algo, tb: str | None) -> None:
         """Start from a published expert: its weights, optimisers and entropy coefficient; a buffer that is

@@ -1,0 +1,129 @@
+"""A reverse curriculum for getting up (Florensa et al. 2017, "Reverse Curriculum Generation"): start
+near the goal, and move the start states away from it as the policy succeeds.
+
+From lying on its back, a humanoid that has not yet learned to get up never sees what standing
+pays, so exploration stalls at sitting (the first stand_up expert sat up to 0.37 m). Here the start
+states come from *falls*: the humanoid is stood up straight and left to collapse under random
+torques, and every state of the fall is kept with how far into the fall it is. Training episodes
+start from states early in a fall (nearly standing: learn to stay up), and the allowed depth grows
+each time episodes from the current depth mostly end standing, until they start lying on the
+ground; a share of episodes always starts from the env's own lying start, the one evaluated.
+
+The curriculum is training-only: evaluation, checkpoint selection and the card use the skill's own
+env and reward from its own start.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+
+from ..core.checkpoints import atomic_write_json, load_npz, save_npz
+from ..envs.skills import MODELS
+
+STAND_HEIGHT = 1.0  # torso height (m) of "standing": the stand_up skill's bar
+
+
+def standing_pose(env: gym.Env) -> tuple[np.ndarray, np.ndarray]:
+    """qpos, qvel of the HumanoidStandup body standing straight, feet on the ground.
+
+    Its model lies along x with the head towards -x, so standing is the torso turned +90 degrees
+    about y (local -x up), every joint at zero."""
+    model, data = env.unwrapped.model, env.unwrapped.data
+    qpos = env.unwrapped.init_qpos.copy()
+    qpos[3:7] = [np.cos(np.pi / 4), 0.0, np.sin(np.pi / 4), 0.0]
+    qpos[2] = 2.0
+    data.qpos[:], data.qvel[:] = qpos, 0.0
+    mujoco.mj_forward(model, data)
+    lowest = min(data.geom_xpos[g][2] - model.geom_rbound[g] for g in range(model.ngeom) if model.geom_bodyid[g] != 0)
+    qpos[2] -= lowest - 0.005
+    return qpos, np.zeros(model.nv)
+
+
+def fall_states(n_falls: int = 64, steps: int = 60, seed: int = 0, torque: float = 0.4) -> dict[str, np.ndarray]:
+    """States of ``n_falls`` falls from standing under uniform random actions in [-torque, torque].
+
+    Returns ``qpos`` (N, nq), ``qvel`` (N, nv), ``depth`` (N,) in [0, 1] (how far into its fall) and
+    ``height`` (N,) the torso height."""
+    env_id, kwargs = MODELS["humanoid_standup"]
+    env = gym.make(env_id, **kwargs)
+    env.reset(seed=seed)
+    rng = np.random.default_rng(seed)
+    stand_qpos, stand_qvel = standing_pose(env)
+    qpos, qvel, depth, height = [], [], [], []
+    for _ in range(n_falls):
+        env.reset(seed=int(rng.integers(2**31)))
+        noise = rng.normal(0.0, 0.02, size=stand_qpos.shape)
+        noise[:7] = 0.0  # the pose's joints are perturbed, its root is not
+        env.unwrapped.set_state(stand_qpos + noise, stand_qvel + rng.normal(0.0, 0.1, size=stand_qvel.shape))
+        for t in range(steps):
+            data = env.unwrapped.data
+            qpos.append(data.qpos.copy())
+            qvel.append(data.qvel.copy())
+            depth.append(t / (steps - 1))
+            height.append(float(data.qpos[2]))
+            env.step(rng.uniform(-torque, torque, size=env.action_space.shape))
+    env.close()
+    return {"qpos": np.array(qpos), "qvel": np.array(qvel), "depth": np.array(depth), "height": np.array(height)}
+
+
+class ReverseCurriculum(gym.Wrapper):
+    """Start episodes from fall states no deeper than the current level; raise the level when most
+    recent episodes from it end standing. ``default_share`` of episodes keep the env's own start.
+
+    The level is kept in ``state_path`` (JSON), so a resumed run continues where it was."""
+
+    def __init__(self, env: gym.Env, bank: dict[str, np.ndarray], state_path: Path | None = None,
+                 default_share: float = 0.2, step: float = 0.1, window: int = 20, success_rate: float = 0.6,
+                 reward_scale: float = 1.0):
+        super().__init__(env)
+        self.bank, self.state_path = bank, Path(state_path) if state_path else None
+        self.default_share, self.step_size, self.success_rate = default_share, step, success_rate
+        self.reward_scale = reward_scale
+        self.level = 0.05
+        self.outcomes: deque[bool] = deque(maxlen=window)
+        if self.state_path is not None and self.state_path.exists():
+            saved = json.loads(self.state_path.read_text())
+            self.level = float(saved["level"])
+        self.from_bank = False
+        self.rng = np.random.default_rng(0)
+
+    def reset(self, *, seed=None, options=None):
+        obs, info = self.env.reset(seed=seed, options=options)
+        if seed is not None:
+            self.rng = np.random.default_rng(seed)
+        self.from_bank = self.rng.random() >= self.default_share
+        if self.from_bank:
+            allowed = np.flatnonzero(self.bank["depth"] <= self.level)
+            i = int(self.rng.choice(allowed))
+            self.env.unwrapped.set_state(self.bank["qpos"][i], self.bank["qvel"][i])
+            obs = self.env.unwrapped._get_obs()
+            info = {**info, "curriculum_depth": float(self.bank["depth"][i])}
+        info["curriculum_level"] = self.level
+        return obs, info
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        if (terminated or truncated) and self.from_bank:
+            self.outcomes.append(float(self.env.unwrapped.data.qpos[2]) >= STAND_HEIGHT)
+            if len(self.outcomes) == self.outcomes.maxlen and np.mean(self.outcomes) >= self.success_rate:
+                self.level = min(1.0, self.level + self.step_size)
+                self.outcomes.clear()
+                if self.state_path is not None:
+                    atomic_write_json(self.state_path, {"level": self.level})
+        info["curriculum_level"] = self.level
+        return obs, reward * self.reward_scale, terminated, truncated, info
+
+
+def load_or_make_bank(path: Path, **kwargs: Any) -> dict[str, np.ndarray]:
+    """The fall states saved at ``path`` (``.npz``), made and saved first if missing."""
+    path = Path(path)
+    if not path.exists():
+        save_npz(path, **fall_states(**kwargs))
+    return load_npz(path)
