@@ -62,6 +62,8 @@ def run(argv: list[str] | None = None) -> None:
     p.add_argument("--reverse-curriculum", action="store_true",
                    help="stand_up: start training episodes from falls, nearer standing first (training only)")
     p.add_argument("--reward-scale", type=float, default=1.0, help="training reward x this (evaluation unchanged)")
+    p.add_argument("--start-from", action="append", default=[], metavar="SKILL",
+                   help="recovery: half the training episodes start in states SKILL's expert visits; repeatable")
     p.add_argument("--eval-episodes", type=int, default=10)
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
@@ -82,13 +84,18 @@ def run(argv: list[str] | None = None) -> None:
                                  *([f"bonus{args.speed_bonus:g}"] if args.speed_bonus else []),
                                  *(["replay"] if args.replay_from else []),
                                  *([f"lr{args.learning_rate:g}"] if args.learning_rate else []), f"seed{args.seed}"])
-    if args.reverse_curriculum or args.reward_scale != 1.0:
+    if args.reverse_curriculum or args.reward_scale != 1.0 or args.start_from:
         if args.init_from or args.algo:
-            p.error("--reverse-curriculum and --reward-scale train the skill's own config: leave out --init-from/--algo")
+            p.error("--reverse-curriculum, --reward-scale and --start-from train the skill's own config: "
+                    "leave out --init-from and --algo")
+        for other in args.start_from:
+            if other not in SKILLS or SKILLS[other].body != SKILLS[args.skill].body:
+                p.error(f"--start-from {other}: give a skill of the same body as {args.skill}")
         config = dataclasses.replace(EXPERT_CONFIGS[args.skill], reverse_curriculum=args.reverse_curriculum,
-                                     train_reward_scale=args.reward_scale)
+                                     train_reward_scale=args.reward_scale, start_states_from=list(args.start_from))
         default_name = "_".join([EXPERT_CONFIGS[args.skill].algo, *(["curriculum"] if args.reverse_curriculum else []),
                                  *([f"scale{args.reward_scale:g}"] if args.reward_scale != 1.0 else []),
+                                 *([f"from_{'_'.join(args.start_from)}"] if args.start_from else []),
                                  f"seed{args.seed}"])
     run_dir = run_dir_for(args.skill, args.run_name or default_name, args.seed)
     if not args.publish or not (run_dir / "state.json").exists():

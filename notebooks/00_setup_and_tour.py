@@ -27,24 +27,20 @@
 PROFILE = "cpu"  # smoke | cpu | gpu
 
 # %% tags=["hide"]
-import os
+from helpers.course.notebook import setup
 
-os.environ.setdefault("MUJOCO_GL", "egl")
-os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
+lesson = setup("00_setup_and_tour", PROFILE)
+budget, results = lesson.budget, lesson.results
+
+import os
 
 import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from helpers.core import media
-from helpers.envs import simulator
+from helpers import REPO_ROOT
 from helpers.core.provenance import machine_info
-from helpers.course.profiles import profile_budget, write_results
-
-NOTEBOOK = "00_setup_and_tour"
-budget = profile_budget(NOTEBOOK, PROFILE)
-out_dir = media.artifact_dir(NOTEBOOK, PROFILE)
-results = {"budget": budget}
+from helpers.envs import simulator
 
 # %% [markdown]
 # ## Can this machine render?
@@ -117,11 +113,11 @@ videos = {}
 if can_render:
     for body in simulator.MODELS:
         frames, fps = simulator.random_rollout_frames(body, budget["video_steps"], size=budget["render_size"])
-        videos[body] = media.save_video(out_dir / f"{body}_random.mp4", frames, fps=fps)
-        display(Markdown(f"**{body}**, random actions"), media.show_video(videos[body]))
+        videos[body] = lesson.video(frames, f"{body}_random.mp4", fps)
+        display(Markdown(f"**{body}**, random actions"), lesson.show_video(videos[body]))
 else:
     print("Rendering is not available here; skipping the videos (see the advice above).")
-results["videos"] = {b: str(p.relative_to(media.artifact_dir(NOTEBOOK, PROFILE).parents[2])) for b, p in videos.items()}
+results["videos"] = {b: str(p.relative_to(REPO_ROOT)) for b, p in videos.items()}
 
 # %% [markdown]
 # ## How fast is the simulator?
@@ -142,7 +138,9 @@ for body in simulator.MODELS:
                   "env_step_per_s": loop, "share_of_physics_limit": loop / (raw / fs)})
 speed = pd.DataFrame(speed).set_index("body")
 display(speed.round(2))
+results["simulator_speed"] = speed.round(1).to_dict(orient="index")
 
+# %% tags=["hide-input"]
 fig, ax = plt.subplots(figsize=(7, 3.2))
 x = range(len(speed))
 ax.bar([i - 0.2 for i in x], speed["physics_limit_env_steps_per_s"], width=0.4, label="physics limit (mj_step/s ÷ frame_skip)")
@@ -151,9 +149,8 @@ ax.set_xticks(list(x), speed.index)
 ax.set_ylabel("env steps per second (one core)")
 ax.set_title("Simulator speed")
 ax.legend(fontsize=8)
-media.save_figure(fig, out_dir / "simulator_speed.png")
+lesson.figure(fig, "simulator_speed.png")
 plt.show()
-results["simulator_speed"] = speed.round(1).to_dict(orient="index")
 
 # %% [markdown]
 # On one core the cheetah's physics allows roughly ten thousand env steps a second; the humanoid,
@@ -161,5 +158,4 @@ results["simulator_speed"] = speed.round(1).to_dict(orient="index")
 # minutes of pure simulation, and everything we add on top (a policy, logging, Python) eats into it.
 
 # %% tags=["hide"]
-path = write_results(NOTEBOOK, PROFILE, results)
-print(f"wrote {path}")
+lesson.save()

@@ -28,45 +28,25 @@
 PROFILE = "cpu"  # smoke | cpu | gpu
 
 # %% tags=["hide"]
-import inspect
-import os
-import textwrap
-from dataclasses import asdict, replace
+from helpers.course.notebook import setup, show_code
 
-os.environ.setdefault("MUJOCO_GL", "egl")
+lesson = setup("01_ppo_from_scratch", PROFILE)
+budget, out_dir, results = lesson.budget, lesson.out_dir, lesson.results
+
+import os
+from dataclasses import asdict, replace
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import torch
 from IPython.display import Markdown, display
 
 from helpers import REPO_ROOT
-from helpers.core import media
+from helpers.envs.rollouts import RandomPolicy, evaluate_policy
 from helpers.experts import ppo
-from helpers.envs.rollouts import RandomPolicy
 from helpers.experts.configs import CHEETAH_PPO, CHEETAH_PPO_NET
 from helpers.experts.ppo import PPO, PPOConfig
 from helpers.experts.ppo_sb3 import run_jobs
-from helpers.course.profiles import profile_budget, write_results
-
-NOTEBOOK = "01_ppo_from_scratch"
-budget = profile_budget(NOTEBOOK, PROFILE)
-out_dir = media.artifact_dir(NOTEBOOK, PROFILE)
-results = {"budget": budget}
-torch.set_num_threads(1)  # small MLPs are fastest on one thread; the other core simulates
-
-
-def show_code(obj, start=None, end=None):
-    """Show the source of a helpers.ppo function or method, optionally from the line containing
-    ``start`` to the line containing ``end``, so the notebook always shows the code that runs."""
-    lines = inspect.getsource(obj).splitlines()
-    if start is not None:
-        first = next(i for i, line in enumerate(lines) if start in line)
-        last = next(i for i, line in enumerate(lines) if i >= first and end in line)
-        lines = lines[first:last + 1]
-    display(Markdown("```python\n" + textwrap.dedent("\n".join(lines)) + "\n```"))
-
 
 # %% [markdown]
 # ## The loop
@@ -162,7 +142,7 @@ display(pd.DataFrame({"reward": gae_example["rewards"][:, 0], "V(s_t)": gae_exam
 # %%
 show_code(ppo.clipped_surrogate_loss)
 
-# %%
+# %% tags=["hide-input"]
 ratio = np.linspace(0.5, 1.5, 201)
 eps = 0.2
 fig, axes = plt.subplots(1, 2, figsize=(8, 2.8), sharey=True)
@@ -176,7 +156,7 @@ axes[0].set_ylabel("objective (maximised)")
 axes[0].legend(fontsize=8)
 fig.suptitle(f"The clipped surrogate, ε = {eps}: flat where the policy has moved far enough")
 fig.tight_layout()
-media.save_figure(fig, out_dir / "clipped_objective.png")
+lesson.figure(fig, "clipped_objective.png")
 plt.show()
 
 # %% [markdown]
@@ -228,9 +208,15 @@ small_config = PPOConfig(env_id="InvertedPendulum-v5", total_steps=budget["small
 small = PPO(small_config).train()
 small_eval = small.evaluate(episodes=budget["eval_episodes"])
 random_eval = evaluate_policy(RandomPolicy(small.action_space, seed=0), small_config.env_id,
-                           episodes=budget["eval_episodes"])
-small_log = pd.DataFrame(small.log)
+                              episodes=budget["eval_episodes"], seed=10_000)
+print(f"deterministic evaluation: {small_eval['mean_return']:.0f} (random policy: {random_eval['mean_return']:.1f}) "
+      f"after {small.env_steps:,} steps in {small.wall_clock_s:.0f} s")
+results["small_task"] = {"env_id": small_config.env_id, "env_steps": small.env_steps,
+                         "final_return": small_eval["mean_return"], "random_return": random_eval["mean_return"],
+                         "wall_clock_s": small.wall_clock_s}
 
+# %% tags=["hide-input"]
+small_log = pd.DataFrame(small.log)
 fig, ax = plt.subplots(figsize=(6, 3))
 ax.plot(small_log["env_steps"], small_log["episode_return"], label="PPO (training episodes)")
 ax.axhline(random_eval["mean_return"], color="gray", ls=":", label="random policy")
@@ -238,13 +224,8 @@ ax.set_xlabel("env steps")
 ax.set_ylabel("episode return")
 ax.set_title(small_config.env_id)
 ax.legend(fontsize=8)
-media.save_figure(fig, out_dir / "inverted_pendulum_curve.png")
+lesson.figure(fig, "inverted_pendulum_curve.png")
 plt.show()
-print(f"deterministic evaluation: {small_eval['mean_return']:.0f} (random policy: {random_eval['mean_return']:.1f}) "
-      f"after {small.env_steps:,} steps in {small.wall_clock_s:.0f} s")
-results["small_task"] = {"env_id": small_config.env_id, "env_steps": small.env_steps,
-                         "final_return": small_eval["mean_return"], "random_return": random_eval["mean_return"],
-                         "wall_clock_s": small.wall_clock_s}
 
 # %% [markdown]
 # ## HalfCheetah: ours against stable-baselines3
@@ -278,7 +259,7 @@ display(runs[["implementation", "seed", "env_steps", "final_return", "wall_clock
 # averaged over seeds (thick): against environment steps, which compares the algorithms, and
 # against wall-clock time, which compares the implementations.
 
-# %%
+# %% tags=["hide-input"]
 colors = {"ours": "C0", "sb3": "C1"}
 labels = {"ours": "ours (helpers/ppo.py)", "sb3": "stable-baselines3"}
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), sharey=True)
@@ -295,7 +276,7 @@ axes[0].set_ylabel("training episode return")
 axes[0].legend(fontsize=8)
 fig.suptitle(f"HalfCheetah-v5 (run_forward), {len(seeds)} seed(s) each, same hyperparameters")
 fig.tight_layout()
-media.save_figure(fig, out_dir / "cheetah_ours_vs_sb3.png")
+lesson.figure(fig, "cheetah_ours_vs_sb3.png")
 plt.show()
 
 # %% [markdown]
@@ -304,7 +285,7 @@ plt.show()
 # Deterministic evaluation at the end of training, averaged over evaluation episodes, per seed; then
 # the mean over seeds. Wall-clock time is training only (evaluation excluded).
 
-# %%
+# %% tags=["hide-input"]
 summary = {}
 for impl in ("ours", "sb3"):
     group = runs[runs["implementation"] == impl].sort_values("seed")
@@ -380,5 +361,4 @@ results["speed_ratio_ours_to_sb3"] = speed_ratio
 results["diagnostics_last_update"] = diagnostics.round(5).to_dict()
 results["reload_check"] = {"return_during_run": float(first["eval_returns"][0]),
                            "return_after_load": again["returns"][0]}
-path = write_results(NOTEBOOK, PROFILE, results)
-print(f"wrote {path}")
+lesson.save()

@@ -26,37 +26,31 @@ PROFILE = "cpu"  # smoke | cpu | gpu
 TRAIN = None  # None: the profile decides (cpu loads the committed experts, gpu trains from scratch)
 
 # %% tags=["hide"]
+from helpers.course.notebook import setup
+
+lesson = setup("02_skill_experts", PROFILE)
+budget, results = lesson.budget, lesson.results
+
 import json
-import os
 import shutil
 import time
 
-os.environ.setdefault("MUJOCO_GL", "egl")
-os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
-
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 import torch
 from IPython.display import Markdown, display
 
-from helpers.core import media
 from helpers.core.checkpoints import RUNS_DIR
 from helpers.envs.rollouts import evaluate_policy
+from helpers.envs.simulator import rendering_works
+from helpers.envs.skills import SKILLS
 from helpers.experts.configs import EXPERT_CONFIGS
 from helpers.experts.policy import expert_dir, load_expert, load_run_policy
 from helpers.experts.trainer import ExpertTrainer
-from helpers.course.profiles import profile_budget, write_results
-from helpers.envs.simulator import rendering_works
-from helpers.envs.skills import SKILLS
 
-torch.set_num_threads(1)
-NOTEBOOK = "02_skill_experts"
-budget = profile_budget(NOTEBOOK, PROFILE)
 train = budget["train"] if TRAIN is None else bool(TRAIN)
-out_dir = media.artifact_dir(NOTEBOOK, PROFILE)
+results["train"] = train
 CHEETAH = [name for name, s in SKILLS.items() if s.body == "cheetah"]
-results = {"budget": budget, "train": train}
 
 # %% [markdown]
 # ## Rewards make the skills
@@ -91,8 +85,7 @@ display(pd.DataFrame([{"skill": s.name, "reward": s.reward, "metric": f"{s.metri
 from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.vec_env import VecNormalize
 
-from helpers.envs.factory import make_vec_env
-from helpers.envs.factory import make_env
+from helpers.envs.factory import make_env, make_vec_env
 
 
 def probe_speed(model, steps):
@@ -167,6 +160,7 @@ else:
     policies = {name: load_expert(name) for name in CHEETAH}
     curves = {name: pd.read_csv(expert_dir(name) / "progress.csv") for name in CHEETAH}
 
+# %% tags=["hide-input"]
 fig, axes = plt.subplots(1, len(CHEETAH), figsize=(3.2 * len(CHEETAH), 3))
 for ax, name in zip(axes, CHEETAH):
     c = curves[name]
@@ -182,7 +176,7 @@ run_ax.axhline(1443, ls=":", c="gray", lw=1, label="CleanRL PPO @1M")
 run_ax.legend(fontsize=7)
 fig.suptitle("Learning curves (deterministic evaluation every 25k steps)")
 fig.tight_layout()
-media.save_figure(fig, out_dir / "learning_curves.png")
+lesson.figure(fig, "learning_curves.png")
 plt.show()
 
 # %% [markdown]
@@ -221,17 +215,19 @@ for v in budget["target_grid"]:
     grid.append({"target": v, "achieved": res["metrics"]["mean_forward_speed"],
                  "abs_error": res["metrics"]["mean_abs_speed_error"]})
 grid = pd.DataFrame(grid)
+results["target_speed_grid"] = grid.to_dict(orient="records")
+results["target_speed_mean_abs_error"] = float(grid["abs_error"].mean())
+
+# %% tags=["hide-input"]
 fig, ax = plt.subplots(figsize=(4.2, 3.6))
 ax.plot([-3, 3], [-3, 3], c="gray", ls="--", lw=1, label="perfect")
 ax.plot(grid["target"], grid["achieved"], "o-", label="target_speed expert")
 ax.set_xlabel("target speed (m/s)")
 ax.set_ylabel("mean speed over the episode (m/s)")
 ax.legend()
-media.save_figure(fig, out_dir / "target_speed_grid.png")
+lesson.figure(fig, "target_speed_grid.png")
 plt.show()
 display(grid.round(3))
-results["target_speed_grid"] = grid.to_dict(orient="records")
-results["target_speed_mean_abs_error"] = float(grid["abs_error"].mean())
 
 # %% [markdown]
 # ## What they look like
@@ -248,9 +244,9 @@ def skill_clip(policy, name, steps, seed=7):
     env = make_env(name, render_mode="rgb_array", width=w, height=h, max_episode_steps=steps,
                    **({"target_speed": 2.0} if SKILLS[name].has_goal else {}))
     ep = run_episode(policy, env, seed=seed, render=True)
-    path = media.save_video(out_dir / f"{name}.mp4", ep["frames"], fps=env.metadata["render_fps"])
+    path = lesson.video(ep["frames"], f"{name}.mp4", env.metadata["render_fps"])
     env.close()
-    display(Markdown(f"**{name}**" + (" (target 2 m/s)" if SKILLS[name].has_goal else "")), media.show_video(path))
+    display(Markdown(f"**{name}**" + (" (target 2 m/s)" if SKILLS[name].has_goal else "")), lesson.show_video(path))
     return path
 
 
@@ -278,15 +274,14 @@ results["videos"] = {k: str(v) for k, v in videos.items()}
 
 # %%
 from helpers.experts.configs import config_with_algo
+from helpers.experts.sb3_files import algo_class, sb3_policy_kwargs
 
 
 def sb3_model(name, algo):
     cfg = config_with_algo(name, algo)
-    from helpers.experts.sb3_files import _algo_class, _policy_kwargs
-
     hp = dict(cfg.hyperparams, learning_starts=100, buffer_size=10_000)
-    return _algo_class(algo)("MlpPolicy", make_env(name), seed=0, device="cpu",
-                             policy_kwargs=_policy_kwargs(cfg.policy_kwargs), **hp)
+    return algo_class(algo)("MlpPolicy", make_env(name), seed=0, device="cpu",
+                            policy_kwargs=sb3_policy_kwargs(cfg.policy_kwargs), **hp)
 
 
 algo_speed = {algo: probe_speed(sb3_model("walk", algo), budget["sac_probe_steps"]) for algo in ("sac", "tqc", "crossq")}
@@ -304,8 +299,6 @@ results["humanoid_algo_steps_per_s"] = algo_speed
 
 # %%
 HUMANOID = [name for name, s in SKILLS.items() if s.body == "humanoid"]
-ANCHORS = {"walk": [(6232, "RL-Zoo SAC @2M (full obs)"), (716, "CleanRL PPO @1M")],
-           "stand_up": [(35_000, "lying still"), (120_000, "target")]}
 humanoid_policies, humanoid_curves = {}, {}
 for name in HUMANOID:
     curve_files = sorted(expert_dir(name).glob("progress*.csv")) if expert_dir(name).exists() else []
@@ -325,6 +318,9 @@ for label, c in humanoid_curves.get("walk", {}).items():
     if label in algo_speed:
         c["cpu_hours"] = c["env_steps"] / algo_speed[label] / 3600
 
+# %% tags=["hide-input"]
+ANCHORS = {"walk": [(6232, "RL-Zoo SAC @2M (full obs)"), (716, "CleanRL PPO @1M")],
+           "stand_up": [(35_000, "lying still"), (120_000, "target")]}
 panels = [(name, "steps") for name in HUMANOID]
 panels.insert(1, ("walk", "hours"))
 fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.2))
@@ -345,7 +341,7 @@ for ax, (name, x) in zip(axes, panels):
     else:
         ax.legend(fontsize=7)
 fig.tight_layout()
-media.save_figure(fig, out_dir / "humanoid_curves.png")
+lesson.figure(fig, "humanoid_curves.png")
 plt.show()
 results["humanoid_curves"] = {
     name: {label: {"env_steps": int(c["env_steps"].iloc[-1]),
@@ -427,7 +423,7 @@ results["videos"] = {k: str(v) for k, v in videos.items()}
 # critic is re-learning values under a new reward), then it settles into a faster gait that lasts.
 # Each candidate that beat the best on five episodes was confirmed on twenty more before it was kept.
 
-# %%
+# %% tags=["hide-input"]
 walk_card_path = expert_dir("walk") / "card.json"
 walk_card = json.loads(walk_card_path.read_text()) if walk_card_path.exists() and not train else {}
 walk_curve = humanoid_curves.get("walk", {}).get(EXPERT_CONFIGS["walk"].algo)
@@ -454,7 +450,7 @@ if walk_curve is not None and len(walk_curve):
         ax_len.text(chosen_m, 50, " published", color="tab:green", fontsize=8)
     ax_speed.set_title("walk: training-time evaluations (5 episodes each)")
     fig.tight_layout()
-    media.save_figure(fig, out_dir / "walk_speed_and_length.png")
+    lesson.figure(fig, "walk_speed_and_length.png")
     plt.show()
     lasting = walk_curve["eval_mean_episode_length"] >= 900
     results["walk_evaluations"] = {
@@ -474,4 +470,4 @@ if "fine_tune" in walk_card:
     print("rerun it:", tune["reproduce"])
 
 # %% tags=["hide"]
-print(f"wrote {write_results(NOTEBOOK, PROFILE, results)}")
+lesson.save()

@@ -26,31 +26,23 @@
 PROFILE = "cpu"  # smoke | cpu | gpu
 
 # %% tags=["hide"]
-import os
+from helpers.course.notebook import setup
 
-os.environ.setdefault("MUJOCO_GL", "egl")
-os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
+lesson = setup("03_policy_switching", PROFILE)
+budget, results = lesson.budget, lesson.results
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import torch
-from IPython.display import Markdown, display
+from IPython.display import display
 from tqdm.auto import tqdm
 
-from helpers.core import media
-from helpers.experts.policy import load_expert
-from helpers.course.profiles import profile_budget, write_results
 from helpers.envs.simulator import rendering_works
 from helpers.envs.skills import CHEETAH_SKILLS
+from helpers.experts.policy import load_expert
 from helpers.experts.switching import (SCHEDULES, SwitchingController, run_schedule, segment_reference, summarise, switch_metrics)
 
-torch.set_num_threads(1)
-NOTEBOOK = "03_policy_switching"
-budget = profile_budget(NOTEBOOK, PROFILE)
-out_dir = media.artifact_dir(NOTEBOOK, PROFILE)
 schedules = SCHEDULES if budget["schedules"] == "all" else {k: SCHEDULES[k] for k in budget["schedules"]}
-results = {"budget": budget}
 
 # %% [markdown]
 # ## The controller
@@ -99,7 +91,7 @@ per_schedule = switches.groupby("schedule").agg(
     return_lost_fraction=("return_lost_fraction", "mean"), upside_down=("upside_down", "mean"))
 display(per_schedule.round(2))
 
-# %%
+# %% tags=["hide-input"]
 fig, axes = plt.subplots(1, 3, figsize=(12, 3.4), sharey=True)
 order = per_schedule.index.tolist()
 axes[0].barh(order, per_schedule["time_to_behaviour_s"])
@@ -110,7 +102,7 @@ axes[2].barh(order, per_schedule["upside_down"] * 100, color="tab:red")
 axes[2].set_xlabel("ended on its back (% of switches)")
 fig.suptitle(f"The cost of switching experts ({budget['seeds']} seeds per schedule)")
 fig.tight_layout()
-media.save_figure(fig, out_dir / "switch_costs.png")
+lesson.figure(fig, "switch_costs.png")
 plt.show()
 
 # %% [markdown]
@@ -119,7 +111,7 @@ plt.show()
 # Forward speed around the switch, one line per seed. Between two running gaits the switch is a
 # stumble; after a flip the body can land in a state no running expert has seen.
 
-# %%
+# %% tags=["hide-input"]
 ncols = min(4, len(schedules))
 nrows = -(-len(schedules) // ncols)
 fig, axes = plt.subplots(nrows, ncols, figsize=(3.4 * ncols, 2.6 * nrows), squeeze=False)
@@ -137,7 +129,7 @@ for ax, name in zip(axes.flat, schedules):
 for row in axes:
     row[0].set_ylabel("forward speed (m/s)")
 fig.tight_layout()
-media.save_figure(fig, out_dir / "switch_speed_traces.png")
+lesson.figure(fig, "switch_speed_traces.png")
 plt.show()
 
 # %% [markdown]
@@ -157,8 +149,8 @@ if budget["video"] and rendering_works():
     switch_at = tr["switches"][0]
     half = int(budget["video_seconds"] / 2 / tr["dt"])
     frames = tr["frames"][max(0, switch_at - half // 2): switch_at + half + half // 2]
-    video_path = media.save_video(out_dir / "failing_switch.mp4", frames, fps=round(1 / tr["dt"]))
-    display(media.show_video(video_path))
+    video_path = lesson.video(frames, "failing_switch.mp4", round(1 / tr["dt"]))
+    display(lesson.show_video(video_path))
 
 # %% [markdown]
 # ## The baseline to beat
@@ -170,6 +162,8 @@ if budget["video"] and rendering_works():
 # %%
 overall = summarise(rows)
 display(pd.Series(overall).round(3).to_frame("switching baseline"))
+
+# %% tags=["hide"]
 results.update({
     "references": references,
     "per_schedule": per_schedule.reset_index().to_dict(orient="records"),
@@ -177,4 +171,4 @@ results.update({
     "worst_switch": {k: (v.item() if hasattr(v, "item") else v) for k, v in worst.items()},
     "video": str(video_path) if video_path else None,
 })
-print(f"wrote {write_results(NOTEBOOK, PROFILE, results)}")
+lesson.save()

@@ -27,43 +27,40 @@
 PROFILE = "cpu"  # smoke | cpu | gpu
 
 # %% tags=["hide"]
+from helpers.course.notebook import setup
+
+lesson = setup("04_trajectory_datasets", PROFILE)
+budget, results = lesson.budget, lesson.results
+
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 
-os.environ.setdefault("MUJOCO_GL", "egl")
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import torch
-from IPython.display import Markdown, display
+from IPython.display import display
 from tqdm.auto import tqdm
 
 from helpers import REPO_ROOT
-from helpers.core import media
-from helpers.data.behaviour import MEDIUM_NOISE, QUALITIES, medium_noise_curve
+from helpers.data.behaviour import MEDIUM_NOISE, medium_noise_curve
 from helpers.data.collection import Job, collect, staging_dir
 from helpers.data.minari_io import DATASETS_DIR, load_dataset
 from helpers.data.shards import completed
-from helpers.experts.policy import expert_dir
-from helpers.course.profiles import profile_budget, write_results
 from helpers.envs.simulator import frame_skip, mj_steps_per_second
 from helpers.envs.skills import SKILLS
+from helpers.experts.policy import expert_dir
 
-torch.set_num_threads(1)
-NOTEBOOK = "04_trajectory_datasets"
-budget = profile_budget(NOTEBOOK, PROFILE)
-out_dir = media.artifact_dir(NOTEBOOK, PROFILE)
 root = DATASETS_DIR / PROFILE  # the Minari root of this profile's datasets
 have_expert = {name: (expert_dir(name) / "card.json").exists() for name in SKILLS}
 skills = [s for s in SKILLS if have_expert[s]] if budget["skills"] == "all" else budget["skills"]
 missing = [s for s in SKILLS if not have_expert[s]]
 print(f"collecting {', '.join(skills)}" + (f"; no published expert yet for {', '.join(missing)}" if missing else ""))
-results = {"budget": budget, "skills": skills, "skills_without_expert": missing}
+results.update(skills=skills, skills_without_expert=missing)
 
 # %% [markdown]
 # ## Three quality levels
@@ -85,6 +82,9 @@ for name in tqdm(skills, desc="calibrating medium"):
     for row in medium_noise_curve(name, noises=tuple(budget["noise_grid"]), episodes=budget["calibration_episodes"]):
         curves.append({"skill": name, **row})
 curves = pd.DataFrame(curves)
+results["medium_calibration"] = curves.to_dict(orient="records")
+
+# %% tags=["hide-input"]
 fig, ax = plt.subplots(figsize=(6, 3.5))
 for name, c in curves.groupby("skill"):
     line, = ax.plot(c["noise"], c["normalized_score"], "o-", label=name, ms=3)
@@ -93,9 +93,8 @@ ax.axhline(0.5, c="gray", lw=1)
 ax.set_xlabel("action noise std (fraction of half the action range)")
 ax.set_ylabel("normalised score")
 ax.legend(fontsize=7)
-media.save_figure(fig, out_dir / "medium_calibration.png")
+lesson.figure(fig, "medium_calibration.png")
 plt.show()
-results["medium_calibration"] = curves.to_dict(orient="records")
 
 # %% [markdown]
 # Running gaits are fragile: a little noise and the cheetah trips onto its back, which is why the
@@ -139,8 +138,6 @@ demo_steps = budget["kill_demo_steps"]
 cmd = [sys.executable, "-m", "helpers.collect", "--skill", "run_forward", "--quality", "random", "--steps",
        str(demo_steps), "--out", str(demo_root), "--envs-per-worker", "2", "--quiet"]
 env = {**os.environ, "COURSE_SHARD_STEPS": "2000"}
-import shutil
-
 shutil.rmtree(demo_root, ignore_errors=True)
 proc = subprocess.Popen(cmd, env=env, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                         start_new_session=True)
@@ -185,7 +182,7 @@ results["total_steps"] = total_steps
 # Per skill, the three levels should be three separate humps: that spread is what lets a
 # return-conditioned model (notebook 05) learn what distinguishes good behaviour from bad.
 
-# %%
+# %% tags=["hide-input"]
 fig, axes = plt.subplots(1, len(skills), figsize=(3.2 * len(skills), 2.8))
 for ax, name in zip(np.atleast_1d(axes), skills):
     for card in cards:
@@ -195,7 +192,7 @@ for ax, name in zip(np.atleast_1d(axes), skills):
     ax.set_xlabel("episode return")
 np.atleast_1d(axes)[0].legend(fontsize=7)
 fig.tight_layout()
-media.save_figure(fig, out_dir / "return_histograms.png")
+lesson.figure(fig, "return_histograms.png")
 plt.show()
 
 # %% [markdown]
@@ -205,7 +202,7 @@ plt.show()
 # sample of steps. Experts stay on a narrow manifold; noise spreads around it; random actions
 # barely leave the rest pose. An offline learner can only be trusted where the data is.
 
-# %%
+# %% tags=["hide-input"]
 rng = np.random.default_rng(0)
 fig, axes = plt.subplots(1, len(skills), figsize=(3.2 * len(skills), 2.8))
 for ax, name in zip(np.atleast_1d(axes), skills):
@@ -223,7 +220,7 @@ for ax, name in zip(np.atleast_1d(axes), skills):
 np.atleast_1d(axes)[0].set_ylabel("torso height (m)")
 np.atleast_1d(axes)[0].legend(fontsize=7, markerscale=5)
 fig.tight_layout()
-media.save_figure(fig, out_dir / "state_coverage.png")
+lesson.figure(fig, "state_coverage.png")
 plt.show()
 
 # %% [markdown]
@@ -250,18 +247,20 @@ limit = mj_steps_per_second("cheetah", 2.0) / frame_skip("cheetah") * cores
 expert_runs = runs[(runs["quality"] == "expert") & (~runs["already_complete"]) & runs["skill"].isin(
     [s for s in skills if SKILLS[s].body == "cheetah"])]
 collector_rate = float(expert_runs["total_steps"].sum() / expert_runs["seconds"].sum()) if len(expert_runs) else float("nan")
+results["throughput"] = {"plain_steps_per_s": plain_rate, "collector_steps_per_s": collector_rate,
+                         "physics_limit_steps_per_s": limit, "ratio": collector_rate / plain_rate,
+                         "share_of_physics_limit": collector_rate / limit}
+print(json.dumps(results["throughput"], indent=1))
+
+# %% tags=["hide-input"]
 fig, ax = plt.subplots(figsize=(5.5, 2.6))
 labels = ["plain loop (1 env)", f"collector ({cores} workers)", f"physics limit ({cores} cores)"]
 ax.barh(labels, [plain_rate, collector_rate, limit], color=["tab:gray", "tab:blue", "tab:green"])
 ax.set_xlabel("HalfCheetah env steps per second")
 for i, v in enumerate([plain_rate, collector_rate, limit]):
     ax.text(v, i, f" {v:,.0f}", va="center", fontsize=8)
-media.save_figure(fig, out_dir / "throughput.png")
+lesson.figure(fig, "throughput.png")
 plt.show()
-results["throughput"] = {"plain_steps_per_s": plain_rate, "collector_steps_per_s": collector_rate,
-                         "physics_limit_steps_per_s": limit, "ratio": collector_rate / plain_rate,
-                         "share_of_physics_limit": collector_rate / limit}
-print(json.dumps(results["throughput"], indent=1))
 
 # %% [markdown]
 # ## Scaling out with Ray
@@ -293,4 +292,4 @@ if budget["ray_demo_steps"]:
     results["ray_demo"] = {k: ray_res[k] for k in ("dataset_id", "total_steps", "seconds", "workers")}
 
 # %% tags=["hide"]
-print(f"wrote {write_results(NOTEBOOK, PROFILE, results)}")
+lesson.save()

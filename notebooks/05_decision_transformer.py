@@ -28,55 +28,37 @@
 PROFILE = "cpu"  # smoke | cpu | gpu
 
 # %% tags=["hide"]
-import inspect
-import json
-import os
-import resource
-import textwrap
-import time
+from helpers.course.notebook import setup, show_code
 
-os.environ.setdefault("MUJOCO_GL", "egl")
+lesson = setup("05_decision_transformer", PROFILE)
+budget, out_dir, results = lesson.budget, lesson.out_dir, lesson.results
+
+import json
+import resource
+import shutil
+import time
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
-from IPython.display import Markdown, display
+from IPython.display import display
 
 from helpers import REPO_ROOT
-from helpers.core import media
-from helpers.models.bc import BCConfig, train_bc
 from helpers.data.collection import collect
-from helpers.data.minari_io import DATASETS_DIR
-from helpers.models.dt import DecisionTransformer, DTConfig, DTRunner
 from helpers.data.flat import flat_dataset
+from helpers.data.minari_io import DATASETS_DIR
 from helpers.data.windows import WindowSampler
+from helpers.envs.factory import make_env
 from helpers.envs.rollouts import RandomPolicy, evaluate_policy
 from helpers.experts.policy import expert_dir, load_expert
+from helpers.models.bc import BCConfig, train_bc
+from helpers.models.dt import DecisionTransformer
 from helpers.models.dt_policy import DT_DIR, load_dt
-from helpers.course.profiles import profile_budget, write_results
-from helpers.envs.factory import make_env
 from helpers.models.dt_training import TrainConfig, train
 
-torch.set_num_threads(1)  # small models on a shared machine: one thread is fastest (notebook 01)
-NOTEBOOK = "05_decision_transformer"
-budget = profile_budget(NOTEBOOK, PROFILE)
-out_dir = media.artifact_dir(NOTEBOOK, PROFILE)
 root = DATASETS_DIR / PROFILE  # the Minari root notebook 04 wrote
 EVAL_SEED = budget["eval_seed"]  # held out: no dataset episode uses seeds 1000 and up
-results = {"budget": budget}
-
-
-def show_code(obj, start=None, end=None):
-    """Show the source of a helpers function or class (optionally from the line containing ``start`` to
-    the line that is exactly ``end``)."""
-    lines = inspect.getsource(obj).splitlines()
-    if start is not None:
-        first = next(i for i, line in enumerate(lines) if start in line)
-        last = next(i for i, line in enumerate(lines) if i >= first and line.strip() == end)
-        lines = lines[first:last + 1]
-    display(Markdown("```python\n" + textwrap.dedent("\n".join(lines)) + "\n```"))
-
 
 # The run_forward mixture of notebook 04 (the same calls, so the same data): collected here if missing
 dataset_ids = []
@@ -107,7 +89,7 @@ print("datasets:", ", ".join(dataset_ids), f"under {root.relative_to(REPO_ROOT)}
 # of states and actions to the largest body with per-body masks; here they are idle. Causal
 # attention means each token sees only itself and what came before:
 
-# %%
+# %% tags=["hide-input"]
 K_demo = 3
 labels = [f"{kind}{t + 1}" for t in range(K_demo) for kind in ("R", "s", "a")]
 mask = np.tril(np.ones((3 * K_demo, 3 * K_demo)))
@@ -130,7 +112,7 @@ ax1.set_xlabel("key (attended to)")
 ax1.set_ylabel("query")
 ax1.set_title("causal attention", fontsize=9)
 fig.tight_layout()
-media.save_figure(fig, out_dir / "tokens.png")
+lesson.figure(fig, "tokens.png")
 plt.show()
 
 # %% [markdown]
@@ -138,7 +120,7 @@ plt.show()
 # using `scaled_dot_product_attention(is_causal=True)`, and a tanh action head. Its forward pass:
 
 # %%
-show_code(DecisionTransformer.forward, start="K = states.shape[1]", end="return a")
+show_code(DecisionTransformer.forward, start="K = states.shape[1]")
 
 # %% [markdown]
 # Only the state tokens' outputs are used, so the last block computes queries and its MLP for those
@@ -166,6 +148,11 @@ sample_rate = 200 / (time.perf_counter() - t0)
 print(f"{data.n_steps:,} steps in {data.n_episodes} episodes; states memory-mapped: "
       f"{isinstance(data.observations, np.memmap)}; {sample_rate:,.0f} batches of 64 x 20 sampled per second")
 source = np.array([dataset_ids[i].split("/")[-1].removesuffix("-v0") for i in data.episode_source])
+results["data"] = {"datasets": dataset_ids, "steps": data.n_steps, "episodes": data.n_episodes,
+                   "return_max": data.meta["return_max"], "sampled_batches_per_s": sample_rate,
+                   "return_mean_by_quality": {q: float(data.episode_returns[source == q].mean()) for q in budget["mix"]}}
+
+# %% tags=["hide-input"]
 fig, ax = plt.subplots(figsize=(6, 2.6))
 for q in budget["mix"]:
     ax.hist(data.episode_returns[source == q], bins=40, alpha=0.7, label=q)
@@ -173,11 +160,8 @@ ax.axvline(expert_return, color="k", ls=":", lw=1, label="expert card")
 ax.set_xlabel("episode return")
 ax.set_ylabel("episodes")
 ax.legend(fontsize=8)
-media.save_figure(fig, out_dir / "data_returns.png")
+lesson.figure(fig, "data_returns.png")
 plt.show()
-results["data"] = {"datasets": dataset_ids, "steps": data.n_steps, "episodes": data.n_episodes,
-                   "return_max": data.meta["return_max"], "sampled_batches_per_s": sample_rate,
-                   "return_mean_by_quality": {q: float(data.episode_returns[source == q].mean()) for q in budget["mix"]}}
 
 # %% [markdown]
 # Three families of episodes. The expert's sit in a narrow band at the top. The medium ones, the
@@ -199,8 +183,6 @@ results["data"] = {"datasets": dataset_ids, "steps": data.n_steps, "episodes": d
 # %%
 demo_cfg = TrainConfig(root=str(root), datasets=tuple(dataset_ids), **budget["demo"])
 demo_dir = REPO_ROOT / "runs" / "dt" / f"notebook_{PROFILE}"
-import shutil
-
 shutil.rmtree(demo_dir, ignore_errors=True)
 rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 demo_state = train(demo_cfg, demo_dir, progress=True)
@@ -219,7 +201,7 @@ print(f"{demo_state['step']} steps in {demo_state['train_seconds']:.0f} s: {cpu_
 # thousand updates, 2 episodes at each of two targets (the best return in the data, and 40% of it),
 # on seeds (5000, 5001) that none of the evaluations below use.
 
-# %%
+# %% tags=["hide-input"]
 dt_card = json.loads((DT_DIR / "card.json").read_text())
 print("command:", dt_card["command"])
 print(f"{dt_card['training']['steps']:,} updates of {dt_card['training']['batch_size']} windows in "
@@ -243,7 +225,7 @@ ax1.set_xlabel("optimiser step")
 ax1.set_ylabel("return achieved")
 ax1.legend(fontsize=8)
 fig.tight_layout()
-media.save_figure(fig, out_dir / "training_curves.png")
+lesson.figure(fig, "training_curves.png")
 plt.show()
 results["pretrained"] = {"steps": dt_card["training"]["steps"], "train_seconds": dt_card["training"]["train_seconds"],
                          "card_mean_return": dt_card["evaluation"]["mean_return"],
@@ -326,6 +308,20 @@ for target in targets:
                      "mean_forward_speed": r["metrics"]["mean_forward_speed"]})
 sweep_df, sweep_mean_df = pd.DataFrame(sweep), pd.DataFrame(sweep_mean)
 display(sweep_df.merge(sweep_mean_df, on="target_return", suffixes=("", " (mean action)")).round(1))
+low = min(sweep, key=lambda row: abs(row["target_return"] - 0.4 * expert_return))
+high = min(sweep, key=lambda row: abs(row["target_return"] - expert_return))
+results["sweep"] = sweep
+results["sweep_mean_action"] = sweep_mean
+results["conditioning"] = {"low_target": low["target_return"], "low_return": low["mean_return"],
+                           "high_target": high["target_return"], "high_return": high["mean_return"],
+                           "low_over_high": low["mean_return"] / high["mean_return"]}
+low_mean = min(sweep_mean, key=lambda row: abs(row["target_return"] - 0.4 * expert_return))
+results["conditioning"]["low_return_mean_action"] = low_mean["mean_return"]
+print(f"sampling: asking for {low['target_return']:.0f} gives {low['mean_return']:.0f}; asking for "
+      f"{high['target_return']:.0f} gives {high['mean_return']:.0f}")
+print(f"mean action: asking for {low_mean['target_return']:.0f} gives {low_mean['mean_return']:.0f}")
+
+# %% tags=["hide-input"]
 fig, ax = plt.subplots(figsize=(5.5, 4))
 lim = [min(0, sweep_df["target_return"].min()), 1.05 * max(sweep_df["target_return"].max(), expert_return)]
 ax.plot(lim, lim, ":", color="gray", label="achieved = target")
@@ -339,20 +335,8 @@ for q, mean in results["data"]["return_mean_by_quality"].items():
 ax.set_xlabel("target return (asked)")
 ax.set_ylabel("return achieved")
 ax.legend(fontsize=7)
-media.save_figure(fig, out_dir / "return_conditioning.png")
+lesson.figure(fig, "return_conditioning.png")
 plt.show()
-low = min(sweep, key=lambda row: abs(row["target_return"] - 0.4 * expert_return))
-high = min(sweep, key=lambda row: abs(row["target_return"] - expert_return))
-results["sweep"] = sweep
-results["sweep_mean_action"] = sweep_mean
-results["conditioning"] = {"low_target": low["target_return"], "low_return": low["mean_return"],
-                           "high_target": high["target_return"], "high_return": high["mean_return"],
-                           "low_over_high": low["mean_return"] / high["mean_return"]}
-low_mean = min(sweep_mean, key=lambda row: abs(row["target_return"] - 0.4 * expert_return))
-results["conditioning"]["low_return_mean_action"] = low_mean["mean_return"]
-print(f"sampling: asking for {low['target_return']:.0f} gives {low['mean_return']:.0f}; asking for "
-      f"{high['target_return']:.0f} gives {high['mean_return']:.0f}")
-print(f"mean action: asking for {low_mean['target_return']:.0f} gives {low_mean['mean_return']:.0f}")
 
 # %% [markdown]
 # Two curves, one model. The dashed one acts with the predicted *mean* action, as the paper's
@@ -388,7 +372,7 @@ print(f"mean action: asking for {low_mean['target_return']:.0f} gives {low_mean[
 video_path = out_dir / "dt_rollout.mp4"
 evaluate_policy(load_dt(dt_dir, verify=verify), "run_forward", episodes=1, seed=EVAL_SEED, video=video_path,
                 render_size=tuple(budget["render_size"]), env_kwargs={"max_episode_steps": budget["video_steps"]})
-display(media.show_video(video_path))
+display(lesson.show_video(video_path))
 results["video"] = str(video_path.relative_to(REPO_ROOT))
 
 # %% [markdown]
@@ -452,7 +436,7 @@ results["cost"] = cost
 # actions per second, and sampling speed and peak RSS when training on a 5M-step dataset. Its last
 # committed result:
 
-# %%
+# %% tags=["hide-input"]
 bench_path = REPO_ROOT / "results" / "benchmarks" / "dt_training_throughput.json"
 if bench_path.exists():
     bench = json.loads(bench_path.read_text())
@@ -483,4 +467,4 @@ else:
 # sentence), so that switching skills is a change of prompt rather than a change of policy.
 
 # %% tags=["hide"]
-print(f"wrote {write_results(NOTEBOOK, PROFILE, results)}")
+lesson.save()

@@ -35,31 +35,28 @@
 PROFILE = "cpu"  # smoke | cpu | gpu
 
 # %% tags=["hide"]
+from helpers.course.notebook import setup
+
+lesson = setup("07_gpt2_instruction_translator", PROFILE, threads=2)
+budget, results = lesson.budget, lesson.results
+
 import json
 import shutil
 
 import matplotlib.pyplot as plt
 import pandas as pd
-import torch
 from IPython.display import display
 
 from helpers import REPO_ROOT
-from helpers.core import media
+from helpers.envs.skills import SKILLS, TARGET_SPEED_RANGE
 from helpers.language.finetuning import (FinetuneConfig, estimate_finetune_budget, evaluate_examples, measure_throughput, settings_changed, train)
 from helpers.language.instructions import (PARAPHRASE_POOL, TRAIN_POOL, DatasetConfig, build_dataset, pool_templates, template_text)
-from helpers.language.text import normalise, split_steps
 from helpers.language.plans import DEFAULT_DURATION_S, MAX_DURATION_S, plan_result
-from helpers.course.profiles import profile_budget, write_results
-from helpers.envs.skills import SKILLS, TARGET_SPEED_RANGE
+from helpers.language.text import normalise, split_steps
 from helpers.language.translation import DEFAULT_TRANSLATOR, load_translator, split_report, translate_batch
 from helpers.language.translator import PretrainedModelUnavailable, SentenceEncoder
 
-NOTEBOOK = "07_gpt2_instruction_translator"
-budget = profile_budget(NOTEBOOK, PROFILE)
-out_dir = media.artifact_dir(NOTEBOOK, PROFILE)
-torch.set_num_threads(2)
 pd.set_option("display.max_colwidth", 90)
-results = {"budget": budget}
 card = json.loads((DEFAULT_TRANSLATOR / "card.json").read_text())
 
 # %% [markdown]
@@ -218,7 +215,7 @@ print(f"{demo_cfg.model} (text only): {demo_state['step']} steps in {demo_state[
 print(f"the same model decoding any number the grammar allows: test {demo_eval_any_number['test']:.3f}, "
       f"paraphrase {demo_eval_any_number['paraphrase']:.3f}")
 
-# %%
+# %% tags=["hide-input"]
 committed_log = pd.read_csv(DEFAULT_TRANSLATOR / "training_log.csv")
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.5))
 for name, log in [(f"this run ({demo_cfg.model}, text only)", demo_history), ("committed translator", committed_log)]:
@@ -228,7 +225,7 @@ for name, log in [(f"this run ({demo_cfg.model}, text only)", demo_history), ("c
 axes[0].set(xlabel="step", ylabel="training loss (plan tokens)", yscale="log", title="Loss")
 axes[1].set(xlabel="step", ylabel="exact-plan accuracy", ylim=(0, 1.02), title="Validation accuracy")
 axes[0].legend(fontsize=8)
-media.save_figure(fig, out_dir / "training_curves.png")
+lesson.figure(fig, "training_curves.png")
 plt.show()
 results["demo"] = {"model": demo_cfg.model, "encoder": "none", "lora": demo_cfg.lora, "steps": demo_state["step"],
                    "wall_clock_s": round(demo_state["wall_clock_s"], 1),
@@ -262,13 +259,15 @@ for split, target in [("test", 0.97), ("paraphrase", 0.90)]:
     got = card["evaluation"][split]["accuracy"]
     print(f"target {split} >= {target:.2f}: card {got:.4f} ({'met' if got >= target else 'NOT met'}); "
           f"out-of-scope requests refused: {card['evaluation'][split]['refusal_rate']:.3f}")
+
+# %% tags=["hide-input"]
 fig, ax = plt.subplots(figsize=(7, 3))
 ax.bar(["test", "paraphrase"], [reports["test"]["accuracy"], reports["paraphrase"]["accuracy"]], width=0.35,
        label="committed: GPT-2 + MiniLM prefix")
 ax.bar([0.38, 1.38], [demo_eval["test"], demo_eval["paraphrase"]], width=0.35, label=f"this run: {demo_cfg.model}, text only")
 ax.set(ylabel="exact-plan accuracy", ylim=(0, 1.05), title="Same templates vs unseen wording")
 ax.legend(fontsize=8, loc="lower left")
-media.save_figure(fig, out_dir / "accuracy_per_split.png")
+lesson.figure(fig, "accuracy_per_split.png")
 plt.show()
 results["translator"] = {split: {k: r[k] for k in ("n", "accuracy", "refusal_rate", "false_refusal_rate")}
                          for split, r in reports.items()}
@@ -436,5 +435,4 @@ for name, key in [("full fine-tuning", "full_finetune"), ("LoRA", "lora")]:
 # generalisation beyond the MiniLM-prefixed small model is the question the `gpu` profile answers.
 
 # %% tags=["hide"]
-path = write_results(NOTEBOOK, PROFILE, results)
-print(f"wrote {path}")
+lesson.save()

@@ -7,6 +7,8 @@ those keep working.
 
 from __future__ import annotations
 
+import sys
+
 
 class CourseError(Exception):
     """Base class: anything a command-line tool reports as ``error: ...`` with exit code 2."""
@@ -31,8 +33,6 @@ def cli_errors(run, *args, **kwargs):
 
     Only command-line entry points use this: library functions let their errors propagate.
     """
-    import sys
-
     try:
         return run(*args, **kwargs)
     except CourseError as exc:

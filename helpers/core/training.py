@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
 
 from .checkpoints import atomic_save
 from .errors import ConfigMismatchError, InvalidArgumentError, NotAvailableError
@@ -93,8 +95,6 @@ def _model_tensors(model: torch.nn.Module, trainable_only: bool) -> dict[str, to
 def save_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any],
                     scaler: torch.amp.GradScaler | None = None, trainable_only: bool = False) -> None:
     """Model (or only its trainable tensors: a LoRA adapter), optimiser and ``state`` in one file, atomically."""
-    from safetensors.torch import save_file
-
     tensors = {f"model.{k}": v for k, v in _model_tensors(model, trainable_only).items()}
     opt = optimizer.state_dict()
     for idx, per_param in opt["state"].items():
@@ -109,8 +109,6 @@ def save_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.O
 def load_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None = None,
                     scaler: torch.amp.GradScaler | None = None) -> dict[str, Any]:
     """Load what :func:`save_checkpoint` wrote into ``model`` (and ``optimizer``, ``scaler``); returns the state."""
-    from safetensors import safe_open
-
     with safe_open(str(path), framework="pt") as f:
         meta = f.metadata()
         tensors = {k: f.get_tensor(k) for k in f.keys()}
@@ -138,8 +136,6 @@ def load_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.O
 
 def checkpoint_state(path: Path) -> dict[str, Any]:
     """The JSON state of a checkpoint (step, config, ...), without reading its tensors."""
-    from safetensors import safe_open
-
     with safe_open(str(path), framework="pt") as f:
         return json.loads(f.metadata()["state"])
 
@@ -170,7 +166,7 @@ def parse_config(cls, argv: list[str] | None, prog: str, description: str = "",
                  extra: Callable[[argparse.ArgumentParser], None] | None = None):
     """``(config, other_args)``: the dataclass ``cls`` from ``--field value`` flags (``--field-name`` works
     too) through ``transformers.HfArgumentParser``; ``extra`` adds flags that are not settings of the run."""
-    from transformers import HfArgumentParser
+    from transformers import HfArgumentParser  # heavy: imported by the command lines that parse configs
 
     parser = HfArgumentParser(cls, prog=prog, description=description)
     if extra is not None:

@@ -38,6 +38,7 @@ from ..experts.policy import expert_dir
 from .behaviour import MEDIUM_NOISE, BehaviourPolicy, check_quality
 from .minari_io import dataset_path, merge
 from .shards import INFO_KEYS, SHARD_STEPS, shard_lengths, write_shard
+from .transitions import MAX_EPISODE_STEPS, TRANSITIONS, check_controller, controller_experts, run_transition_episodes
 
 SEED_STRIDE = 1_000_000
 COLLECTOR_VERSION = 2  # 2: torso_up among the per-step infos
@@ -186,6 +187,7 @@ def _split(ids: list[int], parts: int) -> list[list[int]]:
 def run_round(job: Job, ids: list[int], stage: Path, workers: int, round_index: int, ray_address: str | None,
               progress=None) -> list[dict[str, Any]]:
     chunks = _split(ids, workers)
+    worker = run_transition_episodes if job.skill == TRANSITIONS else run_episodes
     tags = [f"r{round_index:02d}w{w:02d}_{int(time.time() * 1000) % 10**8:08d}" for w in range(len(chunks))]
     if ray_address is not None:
         import ray  # optional (pip install 'ray[default]'): only a Ray collection needs it
@@ -194,10 +196,10 @@ def run_round(job: Job, ids: list[int], stage: Path, workers: int, round_index: 
         refs = [remote.remote(asdict(job), c, str(stage), t) for c, t in zip(chunks, tags)]
         return ray.get(refs)
     if len(chunks) == 1:
-        return [run_episodes(asdict(job), chunks[0], str(stage), tags[0])]
+        return [worker(asdict(job), chunks[0], str(stage), tags[0])]
     ctx = mp.get_context("fork" if sys.platform == "linux" else "spawn")
     with ctx.Pool(len(chunks), initializer=_one_thread) as pool:
-        return pool.starmap(run_episodes, [(asdict(job), c, str(stage), t) for c, t in zip(chunks, tags)])
+        return pool.starmap(worker, [(asdict(job), c, str(stage), t) for c, t in zip(chunks, tags)])
 
 
 def _one_thread() -> None:
@@ -207,9 +209,10 @@ def _one_thread() -> None:
 
 
 def _worker_process(job_dict: dict[str, Any], episode_ids: list[int], stage: str, worker_tag: str) -> dict[str, Any]:
-    """A Ray task: a process of its own, set to one thread, then :func:`run_episodes`."""
+    """A Ray task: a process of its own, set to one thread, then the job's worker."""
     _one_thread()
-    return run_episodes(job_dict, episode_ids, stage, worker_tag)
+    worker = run_transition_episodes if job_dict["skill"] == TRANSITIONS else run_episodes
+    return worker(job_dict, episode_ids, stage, worker_tag)
 
 
 def is_complete(out: Path, job: Job) -> bool:
@@ -228,13 +231,19 @@ def is_complete(out: Path, job: Job) -> bool:
 def collect(skill: str, quality: str, steps: int, out: Path | str, seed: int = 0, workers: int | None = None,
             envs_per_worker: int = 16, ray_address: str | None = None, verbose: bool = True,
             keep_shards: bool = False) -> dict[str, Any]:
-    """Collect (or finish collecting) a dataset; returns a summary with ``dataset_id``."""
-    s = get_skill(skill)
-    check_quality(quality)
+    """Collect (or finish collecting) a dataset; returns a summary with ``dataset_id``.
+
+    ``skill="transitions"`` collects cheetah episodes whose requested skill changes mid-episode
+    (:mod:`helpers.data.transitions`); its ``quality`` names the switching controller (experts | recovery)."""
+    if skill == TRANSITIONS:
+        check_controller(quality)
+    else:
+        skill = get_skill(skill).name
+        check_quality(quality)
     if steps < 1:
         raise InvalidArgumentError(f"steps must be positive, got {steps}")
     out = Path(out)
-    job = Job(s.name, quality, int(steps), int(seed), envs_per_worker)
+    job = Job(skill, quality, int(steps), int(seed), envs_per_worker)
     t0 = time.time()
     lock = Path(out) / ".staging" / (job.dataset_id.replace("/", "__") + ".lock")
     with _exclusive(lock, f"another process is collecting {job.dataset_id}; waiting for it", verbose):
@@ -266,7 +275,6 @@ def _exclusive(path: Path, message: str, verbose: bool):
 
 def _collect_locked(job: Job, out: Path, t0: float, workers: int | None, ray_address: str | None, verbose: bool,
                     keep_shards: bool) -> dict[str, Any]:
-    s = get_skill(job.skill)
     quality, steps, seed = job.quality, job.steps, job.seed
     stage = staging_dir(out, job)
     stage.mkdir(parents=True, exist_ok=True)
@@ -291,9 +299,14 @@ def _collect_locked(job: Job, out: Path, t0: float, workers: int | None, ray_add
             else:
                 ray.init(address=ray_address, log_to_driver=False)
         workers = max(workers, int(ray.cluster_resources().get("CPU", 1)))
-    max_len = make_env(s).spec.max_episode_steps or 1000
-    probe = make_env(s)
-    policy_desc = BehaviourPolicy(s.name, quality, probe.action_space).describe(s.name)  # loads the expert once
+    if job.skill == TRANSITIONS:
+        max_len = MAX_EPISODE_STEPS
+        sources = controller_experts(quality)[1]  # loads the experts once, before workers fork
+        policy_desc = "switching controller: " + ", ".join(f"{k} from {v}" for k, v in sources.items())
+    else:
+        probe = make_env(job.skill)
+        max_len = probe.spec.max_episode_steps or 1000
+        policy_desc = BehaviourPolicy(job.skill, quality, probe.action_space).describe(job.skill)  # loads the expert once
     for round_index in range(100):
         lengths = shard_lengths(stage)
         n = episodes_needed(lengths, steps)
@@ -308,10 +321,11 @@ def _collect_locked(job: Job, out: Path, t0: float, workers: int | None, ray_add
         raise RuntimeError("collection did not converge in 100 rounds")
     collect_seconds = time.time() - t0
     extra = {"policy": policy_desc, "course_seed": seed,
-             "course_medium_noise": MEDIUM_NOISE[s.name] if quality == "medium" else None}
-    if quality != "random":
-        card = json.loads((expert_dir(s.name) / "card.json").read_text())
-        extra["course_expert_card"] = {"path": f"pretrained/{s.name}/card.json", "sha256": sha256(expert_dir(s.name) / "card.json"),
+             "course_medium_noise": MEDIUM_NOISE[job.skill] if quality == "medium" else None}
+    if job.skill != TRANSITIONS and quality != "random":
+        card_path = expert_dir(job.skill) / "card.json"
+        card = json.loads(card_path.read_text())
+        extra["course_expert_card"] = {"path": f"pretrained/{job.skill}/card.json", "sha256": sha256(card_path),
                                        "algorithm": card["algorithm"], "env_steps": card["env_steps"],
                                        "mean_return": card["evaluation"]["mean_return"]}
     summary = merge(job, stage, out, n, extra)

@@ -38,10 +38,17 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..core.errors import InvalidArgumentError, NotAvailableError
+from ..envs.skills import SKILLS
 
-FLAT_VERSION = 1
+SKILL_NAMES = tuple(SKILLS)
+
+FLAT_VERSION = 2  # 2: per-step goal labels (skill, target speed, quality) for the generalist
 ARRAYS = ("observations", "actions", "rewards", "returns_to_go", "timesteps", "episode_starts", "episode_lengths",
-          "episode_returns", "episode_source")
+          "episode_returns", "episode_source", "step_skill", "step_speed", "step_quality")
+# per-step labels: which skill was asked for (an index into SKILLS), its target speed (NaN: none) and
+# the quality of the behaviour (an index into QUALITY_LEVELS). A dataset of one skill and quality has one
+# of each; a transitions dataset records them per step in its infos ("skill_id", "quality_id").
+QUALITY_LEVELS = ("random", "medium", "expert")
 
 
 @dataclass
@@ -57,6 +64,9 @@ class FlatData:
     episode_lengths: np.ndarray
     episode_returns: np.ndarray
     episode_source: np.ndarray  # which dataset (index into meta["datasets"]) each episode came from
+    step_skill: np.ndarray  # (N,) int8: index into helpers.envs.skills.SKILLS of the skill asked for
+    step_speed: np.ndarray  # (N,) float32: the target speed asked for (NaN for skills without one)
+    step_quality: np.ndarray  # (N,) int8: index into QUALITY_LEVELS
     meta: dict[str, Any]
     path: Path | None = None
 
@@ -128,6 +138,30 @@ def _flat_key(root: Path, dataset_ids: Sequence[str]) -> str:
     return f"{name[:120]}-{h.hexdigest()[:12]}"
 
 
+def _dataset_labels(root: Path, dataset_id: str) -> dict[str, Any]:
+    """The skill and quality a dataset was collected for, from the metadata the collector wrote."""
+    meta = json.loads((Path(root) / dataset_id / "data" / "metadata.json").read_text())
+    skill, quality = meta.get("course_skill"), meta.get("course_quality")
+    return {"skill": SKILL_NAMES.index(skill) if skill in SKILL_NAMES else None,
+            "quality": QUALITY_LEVELS.index(quality) if quality in QUALITY_LEVELS else QUALITY_LEVELS.index("expert")}
+
+
+def _step_labels(group, n: int, labels: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-step skill, target speed and quality of one hdf5 episode group (infos first, then the dataset's)."""
+    infos = group["infos"] if "infos" in group else {}
+    if "skill_id" in infos:
+        skill = infos["skill_id"][:n].astype(np.int8)
+    elif labels["skill"] is not None:
+        skill = np.full(n, labels["skill"], np.int8)
+    else:
+        raise InvalidArgumentError(f"episode {group.name} says neither which skill it is (infos/skill_id) nor does "
+                                   "its dataset's metadata (course_skill)")
+    quality = infos["quality_id"][:n].astype(np.int8) if "quality_id" in infos else np.full(n, labels["quality"], np.int8)
+    speed = infos["target_speed"][:n].astype(np.float32) if "target_speed" in infos else np.full(n, np.nan, np.float32)
+    has_goal = np.asarray([SKILLS[name].has_goal for name in SKILL_NAMES])[skill]
+    return skill, np.where(has_goal, speed, np.nan).astype(np.float32), quality
+
+
 def build_flat(root: Path | str, dataset_ids: Sequence[str], out: Path | str) -> Path:
     """Read every episode of ``dataset_ids`` once and write the flat arrays to ``out`` (atomically).
 
@@ -154,10 +188,13 @@ def build_flat(root: Path | str, dataset_ids: Sequence[str], out: Path | str) ->
                 obs_dim, act_dim = o, a
             elif (o, a) != (obs_dim, act_dim):
                 raise InvalidArgumentError(f"{ds} has obs/action dims {o}/{a}, but {dataset_ids[0]} has {obs_dim}/{act_dim}: "
-                                 "datasets of different bodies need padding (a later notebook's generalist does that)")
+                                 "build one flat folder per body (the generalist pads bodies to one width when it samples)")
             episodes.append((k, name, n))
             totals += n
+    labels = [_dataset_labels(root, ds) for ds in dataset_ids]
     tmp, obs, act, rew = _new_flat_arrays(out, totals, obs_dim, act_dim)
+    skill_ids, speeds = np.zeros(totals, np.int8), np.full(totals, np.nan, np.float32)
+    quality_ids = np.zeros(totals, np.int8)
     n_eps = len(episodes)
     starts, lengths = np.zeros(n_eps, np.int64), np.zeros(n_eps, np.int64)
     ep_returns, source = np.zeros(n_eps, np.float64), np.zeros(n_eps, np.int16)
@@ -174,6 +211,7 @@ def build_flat(root: Path | str, dataset_ids: Sequence[str], out: Path | str) ->
         rewards64[pos:pos + n] = r
         obs_sum += o.sum(0)
         obs_sq += np.square(o).sum(0)
+        skill_ids[pos:pos + n], speeds[pos:pos + n], quality_ids[pos:pos + n] = _step_labels(g, n, labels[k])
         starts[e], lengths[e], ep_returns[e], source[e] = pos, n, r.sum(), k
         pos += n
     for f in files:
@@ -181,7 +219,8 @@ def build_flat(root: Path | str, dataset_ids: Sequence[str], out: Path | str) ->
     np.save(tmp / "returns_to_go.npy", returns_to_go(rewards64, starts, lengths).astype(np.float32))
     np.save(tmp / "timesteps.npy", (np.arange(totals) - np.repeat(starts, lengths)).astype(np.int32))
     for name, arr in [("episode_starts", starts), ("episode_lengths", lengths), ("episode_returns", ep_returns),
-                      ("episode_source", source)]:
+                      ("episode_source", source), ("step_skill", skill_ids), ("step_speed", speeds),
+                      ("step_quality", quality_ids)]:
         np.save(tmp / f"{name}.npy", arr)
     mean = obs_sum / totals
     std = np.sqrt(np.maximum(obs_sq / totals - mean**2, 0.0))
@@ -272,6 +311,9 @@ def synthetic_flat(out: Path | str, n_steps: int, obs_dim: int = 17, act_dim: in
     np.save(tmp / "episode_lengths.npy", lengths)
     np.save(tmp / "episode_returns.npy", rtg[starts].astype(np.float64))
     np.save(tmp / "episode_source.npy", np.zeros(len(starts), np.int16))
+    np.save(tmp / "step_skill.npy", np.zeros(n_steps, np.int8))  # all run_forward, expert
+    np.save(tmp / "step_speed.npy", np.full(n_steps, np.nan, np.float32))
+    np.save(tmp / "step_quality.npy", np.full(n_steps, QUALITY_LEVELS.index("expert"), np.int8))
     for arr in (obs, act, rew):
         arr.flush()
     del obs, act, rew

@@ -16,11 +16,12 @@ import warnings
 from pathlib import Path
 from typing import Any, Iterator
 
+import gymnasium as gym
 import numpy as np
 
 from .. import REPO_ROOT
-from ..envs.factory import make_env
-from ..envs.skills import get_skill
+from ..envs import factory  # noqa: F401 - registers the course/<skill>-v0 ids Minari records
+from ..envs.skills import SKILLS
 from .shards import ShardError, completed, read_shard
 
 DATASETS_DIR = REPO_ROOT / "datasets"  # git-ignored; notebooks use datasets/<profile>/ as the Minari root
@@ -57,7 +58,7 @@ def merge(job, stage: Path, out: Path, n_episodes: int, extra_metadata: dict[str
     import minari  # heavy (h5py, arrow): imported when a dataset is written or read
     from minari.data_collector import EpisodeBuffer
 
-    env = make_env(job.skill)
+    env = gym.make(f"course/{job.skill}-v0")  # every skill, and the transitions cheetah, is registered
     obs_space, act_space = env.observation_space, env.action_space
     env.close()
     done = completed(stage)
@@ -91,7 +92,14 @@ def merge(job, stage: Path, out: Path, n_episodes: int, extra_metadata: dict[str
         if next_id != n_episodes:
             raise ShardError(f"episodes {next_id}..{n_episodes - 1} are missing from the shards in {stage}")
 
-    skill = get_skill(job.skill)
+    if job.skill in SKILLS:
+        s = SKILLS[job.skill]
+        about = {"description": f"{s.description} ({s.body}, {s.env_id}); quality {job.quality}", "env_id": s.env_id,
+                 "env_kwargs": s.env_kwargs, "goal": "options/target_speed" if s.has_goal else None}
+    else:
+        about = {"description": "the cheetah (HalfCheetah-v5) following random plans of 2-4 skills, the skill asked "
+                                f"for changing mid-episode; controller: {job.quality}",
+                 "env_id": "HalfCheetah-v5", "env_kwargs": {}, "goal": "infos/skill_id, infos/target_speed per step"}
     with _minari_root(build_root), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*(author_email|eval_env|env_spec).*")
         episodes = buffers_in_order()
@@ -99,7 +107,7 @@ def merge(job, stage: Path, out: Path, n_episodes: int, extra_metadata: dict[str
             job.dataset_id, [next(episodes)], env=f"course/{job.skill}-v0", observation_space=obs_space,
             action_space=act_space,
             algorithm_name=f"{job.quality} ({extra_metadata.get('policy', '')})", author="generalist-rl course",
-            description=f"{skill.description} ({skill.body}, {skill.env_id}); quality {job.quality}",
+            description=about["description"],
             code_permalink="helpers/data/collection.py", data_format="hdf5")
         batch: list[EpisodeBuffer] = []
         for buf in episodes:
@@ -113,12 +121,12 @@ def merge(job, stage: Path, out: Path, n_episodes: int, extra_metadata: dict[str
             "course_job": job.key(),
             "course_skill": job.skill,
             "course_quality": job.quality,
-            "course_env_id": skill.env_id,
-            "course_env_kwargs": json.dumps(skill.env_kwargs),
+            "course_env_id": about["env_id"],
+            "course_env_kwargs": json.dumps(about["env_kwargs"]),
             "course_returns": {"mean": float(returns.mean()), "std": float(returns.std()),
                                "min": float(returns.min()), "max": float(returns.max())},
             "course_mean_episode_length": float(lengths.mean()),
-            "course_goal_per_episode": "options/target_speed" if skill.has_goal else None,
+            "course_goal_per_episode": about["goal"],
             **extra_metadata,
         }
         dataset.storage.update_metadata(summary)

@@ -39,7 +39,11 @@ def write_shard(path: Path, episodes: list[dict[str, Any]]) -> None:
         "truncations": np.concatenate([e["truncations"] for e in episodes]),
         "target_speed": np.array([e["target_speed"] for e in episodes], dtype=np.float64),
     }
-    for key in INFO_KEYS:
+    keys = list(episodes[0]["infos"])  # INFO_KEYS, and for a transitions job the per-step skill and quality
+    if any(list(e["infos"]) != keys for e in episodes):
+        raise ShardError(f"{path}: the episodes of one shard must carry the same info keys")
+    arrays["info_keys"] = np.array(keys)
+    for key in keys:
         arrays[f"info_{key}"] = np.concatenate([e["infos"][key] for e in episodes])
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "wb") as f:
@@ -74,10 +78,14 @@ def read_shard(path: Path, obs_dim: int, act_dim: int) -> Iterator[dict[str, Any
     """Yield the episodes of one shard, validating shapes against the job's spaces."""
     d = _load_shard(path)
     required = {"episode_ids", "seeds", "lengths", "observations", "actions", "rewards", "terminations",
-                "truncations", "target_speed"} | {f"info_{k}" for k in INFO_KEYS}
+                "truncations", "target_speed", "info_keys"}
     missing = required - set(d)
     if missing:
         raise ShardError(f"{path}: missing arrays {sorted(missing)}")
+    info_keys = [str(k) for k in d["info_keys"]]
+    missing = {f"info_{k}" for k in info_keys} - set(d)
+    if missing or not set(INFO_KEYS) <= set(info_keys):
+        raise ShardError(f"{path}: info arrays {sorted(missing or set(INFO_KEYS) - set(info_keys))} are missing")
     lengths = d["lengths"]
     steps, n = int(lengths.sum()), len(lengths)
     if d["observations"].ndim != 2 or d["observations"].shape[1] != obs_dim:
@@ -98,7 +106,7 @@ def read_shard(path: Path, obs_dim: int, act_dim: int) -> Iterator[dict[str, Any
             "rewards": d["rewards"][step_start: step_start + length],
             "terminations": d["terminations"][step_start: step_start + length],
             "truncations": d["truncations"][step_start: step_start + length],
-            "infos": {k: d[f"info_{k}"][obs_start: obs_start + length + 1] for k in INFO_KEYS},
+            "infos": {k: d[f"info_{k}"][obs_start: obs_start + length + 1] for k in info_keys},
         }
         obs_start += length + 1
         step_start += length

@@ -110,6 +110,9 @@ def register_envs() -> None:
         if env_id not in gym.registry:
             gym.register(env_id, entry_point="helpers.envs.factory:make_env", kwargs={"skill": name},
                          disable_env_checker=True, order_enforce=False)
+    if "course/transitions-v0" not in gym.registry:  # the cheetah whose skill changes mid-episode
+        gym.register("course/transitions-v0", entry_point="helpers.envs.factory:CommandableCheetah",
+                     disable_env_checker=True, order_enforce=False)
 
 
 register_envs()

@@ -17,6 +17,7 @@ from typing import Any, Callable, Protocol, runtime_checkable
 import numpy as np
 
 from ..core.errors import InvalidArgumentError
+from ..core.media import save_video
 from .factory import make_env
 from .metrics import episode_metrics
 from .skills import SKILLS
@@ -76,8 +77,6 @@ def evaluate_policy(policy: Policy, skill: str, *, episodes: int = 10, seed: int
             if s is not None:
                 per_episode.append(episode_metrics(s, ep["infos"]))
             if video and i == 0:
-                from ..core.media import save_video  # mediapy: only when a video is asked for
-
                 save_video(video, ep["frames"], fps=env.metadata.get("render_fps", 30))
     finally:
         env.close()

@@ -41,10 +41,13 @@ CHEETAH_REST_HEIGHT = 0.57  # torso z (m) of HalfCheetah standing still with zer
 CHEETAH_FOOT_REST_HEIGHT = 0.11  # mean z of the two foot geoms at rest
 
 TARGET_SPEED_RANGE = (-3.0, 3.0)  # m/s, the goal range of target_speed
+# speeds no generalist training data asks for (within the band), kept to test speeds never trained on
+HELD_OUT_SPEEDS = (-2.5, -1.25, 0.25, 1.75, 2.75)
+HELD_OUT_SPEED_BAND = 0.15  # m/s either side
 
 CTRL_COST = 0.1  # HalfCheetah's own control-cost weight, reused by the custom rewards
 
-JUMP_DRIFT_COST = 0.25  # per m/s of forward or backward speed: a jump stays on the spot
+JUMP_DRIFT_COST = 2.0  # per m/s of forward or backward speed: a jump stays on the spot
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,7 @@ SKILLS: dict[str, Skill] = {
               env_kwargs={"forward_reward_weight": -1.0}),
         Skill("jump", "cheetah", "HalfCheetah-v5", "jump up and down, lifting all feet off the ground",
               "mean_peak_height", "m above rest",
-              "max(up_z, 0) [5 (torso z - rest) + 10 (lower foot clearance)] - 0.25 |v| - 0.1 |a|^2",
+              "max(up_z, 0) [5 (torso z - rest) + 10 (lower foot clearance)] - 2 |v| - 0.1 |a|^2",
               custom_reward=True),
         Skill("front_flip", "cheetah", "HalfCheetah-v5", "do front flips, rotating forward about the pitch axis",
               "flips_per_episode", "flips", "pitch rate (front-flip direction) - 0.1 |a|^2", custom_reward=True),

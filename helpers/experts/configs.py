@@ -55,6 +55,10 @@ class ExpertConfig:
     # HumanoidStandup's ~300-a-step rewards near the scale SAC's entropy tuning expects
     reverse_curriculum: bool = False
     train_reward_scale: float = 1.0
+    # Recovery: a share of training episodes starts in states the experts of these skills visit (the
+    # states a switch from them lands in), so the expert learns to take over from there
+    start_states_from: list[str] = field(default_factory=list)
+    start_states_share: float = 0.5
 
     def selection_rule(self) -> str:
         if self.select_metric is None:

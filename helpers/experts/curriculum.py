@@ -25,7 +25,9 @@ import mujoco
 import numpy as np
 
 from ..core.checkpoints import atomic_write_json, load_npz, save_npz
+from ..envs.factory import make_env
 from ..envs.skills import MODELS
+from .policy import load_expert
 
 STAND_HEIGHT = 1.0  # torso height (m) of "standing": the stand_up skill's bar
 
@@ -127,3 +129,45 @@ def load_or_make_bank(path: Path, **kwargs: Any) -> dict[str, np.ndarray]:
     if not path.exists():
         save_npz(path, **fall_states(**kwargs))
     return load_npz(path)
+
+
+# --- recovery: starting where another skill leaves the body -----------------------------------------
+def skill_states(skills: list[str], episodes: int = 4, steps: int = 400, every: int = 4, seed: int = 0) -> dict[str, np.ndarray]:
+    """Body states (qpos, qvel) visited by the published experts of ``skills``, every ``every`` steps of
+    ``episodes`` episodes each: the states a switch from those skills lands in."""
+    qpos, qvel, source = [], [], []
+    for k, skill in enumerate(skills):
+        policy, env = load_expert(skill), make_env(skill)
+        for e in range(episodes):
+            obs, _ = env.reset(seed=seed * 1000 + 100 * k + e)
+            for t in range(steps):
+                obs, *_ = env.step(policy(obs))
+                if t % every == 0:
+                    data = env.unwrapped.data
+                    qpos.append(data.qpos.copy())
+                    qvel.append(data.qvel.copy())
+                    source.append(k)
+        env.close()
+    return {"qpos": np.array(qpos), "qvel": np.array(qvel), "source": np.array(source), "skills": np.array(skills)}
+
+
+class StartStates(gym.Wrapper):
+    """Training-only: a share of episodes starts from a state of ``bank`` instead of the env's reset."""
+
+    def __init__(self, env: gym.Env, bank: dict[str, np.ndarray], share: float = 0.5):
+        super().__init__(env)
+        self.bank, self.share = bank, share
+        self.rng = np.random.default_rng(0)
+
+    def reset(self, *, seed=None, options=None):
+        obs, info = self.env.reset(seed=seed, options=options)
+        if seed is not None:
+            self.rng = np.random.default_rng(seed)
+        if self.rng.random() < self.share:
+            i = int(self.rng.integers(len(self.bank["qpos"])))
+            self.env.unwrapped.set_state(self.bank["qpos"][i], self.bank["qvel"][i])
+            obs = self.env.unwrapped._get_obs()
+            if hasattr(self.env, "_obs"):  # TargetSpeed appends its goal to the body's observation
+                obs = self.env._obs(obs)
+            info = {**info, "start_from": str(self.bank["skills"][self.bank["source"][i]])}
+        return obs, info

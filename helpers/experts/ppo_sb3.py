@@ -11,7 +11,9 @@ it into SB3's keyword arguments (VecNormalize for the normalisation), env ``i`` 
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -164,9 +166,6 @@ def run_jobs(jobs: list[tuple[str, PPOConfig]], workers: int = 1, eval_episodes:
                 results[i] = train_and_evaluate(impl, cfg, eval_episodes, eval_seed, save_path=save_path(impl, cfg))
                 bar.update()
         else:
-            import multiprocessing as mp
-            from concurrent.futures import ProcessPoolExecutor, as_completed
-
             with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
                                      initializer=_one_thread) as pool:
                 futures = {pool.submit(train_and_evaluate, impl, cfg, eval_episodes, eval_seed,

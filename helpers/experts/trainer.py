@@ -21,15 +21,15 @@ import torch
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecNormalize
 
-from ..core.checkpoints import (RUNS_DIR, append_csv_row, atomic_save, atomic_write_json, read_manifest,
-                                replace_directory, verify_file, write_manifest)
+from ..core.checkpoints import (RUNS_DIR, append_csv_row, atomic_save, atomic_write_json, load_npz, read_manifest,
+                                replace_directory, save_npz, verify_file, write_manifest)
 from ..core.errors import InvalidArgumentError
 from ..envs.factory import make_vec_env
 from ..envs.rewards import ScaledReward, SpeedBonus, speed_bonus_reward
 from ..envs.rollouts import evaluate_policy
 from ..envs.skills import get_skill
 from .configs import EXPERT_CONFIGS, ExpertConfig
-from .curriculum import ReverseCurriculum, load_or_make_bank
+from .curriculum import ReverseCurriculum, StartStates, load_or_make_bank, skill_states
 from .normalization import ObservationNormalizer
 from .policy import ExpertPolicy
 from .sb3_files import (algo_class, load_replay_buffer_into, load_vecnormalize_into, save_replay_buffer,
@@ -139,6 +139,12 @@ class ExpertTrainer:
             bank = load_or_make_bank(self.run_dir / "start_states.npz", seed=self.seed)
             return lambda env: ReverseCurriculum(env, bank, self.run_dir / "curriculum.json",
                                                  reward_scale=cfg.train_reward_scale)
+        if cfg.start_states_from:
+            path = self.run_dir / "start_states.npz"
+            if not path.exists():
+                save_npz(path, **skill_states(cfg.start_states_from, seed=self.seed))
+            bank = load_npz(path)
+            return lambda env: StartStates(env, bank, cfg.start_states_share)
         if cfg.train_reward_scale != 1.0:
             return lambda env: ScaledReward(env, cfg.train_reward_scale)
         if cfg.speed_bonus:

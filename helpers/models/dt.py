@@ -79,9 +79,10 @@ class DTConfig:
     action_tanh: bool = True  # actions in [-1, 1]
     predict_std: bool = False  # also learn how widely the data's actions spread, given the return asked for
     cond_dim: int = 0  # > 0: one conditioning token (goal, skill, language) at the start of each window
+    return_dim: int = 1  # what the token before each state holds: 1 is the return-to-go; the generalist's goal is wider
 
     def __post_init__(self):
-        for name in ("state_dim", "act_dim", "context_len", "n_layer", "n_head", "n_embd", "max_ep_len"):
+        for name in ("state_dim", "act_dim", "context_len", "n_layer", "n_head", "n_embd", "max_ep_len", "return_dim"):
             if int(getattr(self, name)) < 1:
                 raise InvalidArgumentError(f"DTConfig.{name} must be >= 1, got {getattr(self, name)!r}")
         if self.n_embd % self.n_head:
@@ -170,7 +171,7 @@ class DecisionTransformer(nn.Module):
         self.cfg = cfg
         C = cfg.n_embd
         self.embed_timestep = nn.Embedding(cfg.max_ep_len, C)
-        self.embed_return = nn.Linear(1, C)
+        self.embed_return = nn.Linear(cfg.return_dim, C)
         self.embed_state = nn.Linear(cfg.state_dim, C)
         self.embed_action = nn.Linear(cfg.act_dim, C)
         self.embed_cond = nn.Linear(cfg.cond_dim, C) if cfg.cond_dim else None
@@ -402,7 +403,8 @@ class DTRunner:
             self.w_embed = torch.cat([model.embed_action.weight, model.embed_return.weight,
                                       model.embed_state.weight], dim=1).t().contiguous()
             self.b_embed = torch.stack([model.embed_action.bias, model.embed_return.bias, model.embed_state.bias])
-            self.token_in = torch.zeros(3, cfg.act_dim + 1 + cfg.state_dim, device=self.device, dtype=self.dtype)
+            self.token_in = torch.zeros(3, cfg.act_dim + cfg.return_dim + cfg.state_dim, device=self.device,
+                                        dtype=self.dtype)
             self.type_emb = model.token_type.weight[types.to(self.device)].clone()
             self.layers = []
             for b in model.blocks:  # (ln_1, qkv^T, proj^T, ln_2, fc^T, out^T) with biases
@@ -437,8 +439,9 @@ class DTRunner:
             self.bias[:, -1] = 0.0
 
     @torch.inference_mode()
-    def act(self, state: torch.Tensor, return_to_go: float, prev_action: torch.Tensor | None) -> torch.Tensor:
-        """The action at the current step, from the (normalised) state and the (scaled) return-to-go.
+    def act(self, state: torch.Tensor, return_to_go: float | torch.Tensor, prev_action: torch.Tensor | None) -> torch.Tensor:
+        """The action at the current step, from the (normalised) state and the (scaled) return-to-go
+        (or, for a model with ``return_dim > 1``, the goal vector that takes its place).
 
         ``prev_action`` is the action taken at the previous step (None at t = 0).
         """
@@ -454,8 +457,9 @@ class DTRunner:
             self.token_in[0, :A] = prev_action
         else:
             self.token_in[0, :A] = 0.0
-        self.token_in[1, A] = return_to_go
-        self.token_in[2, A + 1:] = state
+        R = cfg.return_dim
+        self.token_in[1, A:A + R] = return_to_go
+        self.token_in[2, A + R:] = state
         time_emb = self.model.embed_timestep.weight
         ts = time_emb[min(t, cfg.max_ep_len - 1)]
         tokens = torch.addmm(self.b_embed, self.token_in, self.w_embed)
