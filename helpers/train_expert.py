@@ -21,6 +21,7 @@ import sys
 
 import torch
 
+from . import REPO_ROOT
 from .core.errors import cli_errors
 from .envs.skills import SKILLS
 from .experts.configs import EXPERT_CONFIGS, config_with_algo, finetune_config
@@ -42,6 +43,8 @@ def run(argv: list[str] | None = None) -> None:
     p.add_argument("--algo", default=None, help="override the skill's algorithm (sac | tqc | crossq; humanoid comparison)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (1: leave cores to other jobs)")
     p.add_argument("--publish", action="store_true", help="copy the run to pretrained/<skill>/ with a card")
+    p.add_argument("--publish-dir", default=None, metavar="DIR",
+                   help="with --publish: publish to DIR instead (e.g. pretrained/recovery/run_forward)")
     p.add_argument("--checkpoint", choices=("last", "best"), default="last",
                    help="what --publish copies: the last checkpoint or the best-evaluated one (kept in the run's best/)")
     p.add_argument("--compare", action="append", default=[], metavar="ALGO",
@@ -107,9 +110,10 @@ def run(argv: list[str] | None = None) -> None:
         # the whole command: on a fresh machine it trains, then publishes; here it only publishes
         comparisons = {algo: run_dir_for(args.skill, f"{algo}_seed{args.seed}", args.seed) for algo in args.compare}
         card = publish_expert(args.skill, run_dir, command=cmd, eval_episodes=args.eval_episodes,
-                              checkpoint=args.checkpoint, comparisons=comparisons)
+                              checkpoint=args.checkpoint, comparisons=comparisons,
+                              out=REPO_ROOT / args.publish_dir if args.publish_dir else None)
         ev = card["evaluation"]
-        print(f"published pretrained/{args.skill}: return {ev['mean_return']:.1f} +- {ev['std_return']:.1f}, "
+        print(f"published {args.publish_dir or 'pretrained/' + args.skill}: return {ev['mean_return']:.1f} +- {ev['std_return']:.1f}, "
               f"{card['skill']} metrics {ev['metrics']}")
 
 

@@ -47,9 +47,10 @@ schedules = SCHEDULES if budget["schedules"] == "all" else {k: SCHEDULES[k] for 
 # %% [markdown]
 # ## The controller
 #
-# A schedule is a list of segments: a skill, a target speed for `target_speed`, and a duration. The
-# controller (`helpers/switching.py`) runs one cheetah and, at each step, calls the expert of the
-# segment in force. Every step is scored with the *current* skill's reward, so a switch shows up as
+# A schedule is a plan: a list of steps, each a skill, a target speed for `target_speed`, and a
+# duration (`PlanStep`, the same type the translator of notebook 07 writes). The controller
+# (`helpers/experts/switching.py`) runs one cheetah and, at each step, calls the expert of the
+# step in force. Every step is scored with the *current* skill's reward, so a switch shows up as
 # the reward of the new skill climbing (or not) from wherever the previous expert left the body.
 
 # %%
@@ -67,8 +68,10 @@ display(pd.DataFrame([{"schedule": name, "segments": " → ".join(f"{s.label} {s
 # makes a sprint (reward ~5 a step) comparable with holding a target speed (reward ~0).
 # A switch has *reached the new behaviour* when the reward averaged over 1 s is within 0.2 of the
 # steady state on that scale. We also count the reward lost in the first 3 s after the switch, and
-# whether the cheetah ended up on its back for more than a second beyond what the new skill's own
-# expert spends inverted (the cheetah's way of falling: no running expert ever learned to get up).
+# whether the cheetah ended up on its back (its torso's up axis below the horizontal) for more than a
+# second beyond what the new skill's own expert spends so (the cheetah's way of falling: no running
+# expert ever learned to get up). The same rules score any plan from the command line:
+# `python -m helpers.run_plan --plan '[{"skill": "jump", "duration_s": 8}, {"skill": "run_forward", "duration_s": 8}]' --episodes 20 --json`.
 
 # %%
 segments = {seg.label: seg for segs in schedules.values() for seg in segs}

@@ -49,6 +49,7 @@ from tqdm.auto import tqdm
 from helpers import REPO_ROOT
 from helpers.data.behaviour import MEDIUM_NOISE, medium_noise_curve
 from helpers.data.collection import Job, collect, staging_dir
+from helpers.data.flat import QUALITY_LEVELS
 from helpers.data.minari_io import DATASETS_DIR, load_dataset
 from helpers.data.shards import completed
 from helpers.envs.simulator import frame_skip, mj_steps_per_second
@@ -123,6 +124,32 @@ fresh = runs[~runs["already_complete"]]
 if len(fresh):
     rate = fresh["total_steps"].sum() / fresh["seconds"].sum()
     print(f"collected {fresh['total_steps'].sum():,} steps at {rate:,.0f} steps/s (end to end, merge included)")
+
+# %% [markdown]
+# ## Transitions: the request changes mid-episode
+#
+# Every dataset above starts from a reset and does one thing. The generalist of notebook 06 must
+# also take over from wherever the previous skill left the body, so we collect episodes that follow
+# random plans of 2-4 cheetah skills (2-8 s each) on one continuously simulated body, acted out by a
+# switching controller: once with the published experts (as notebook 03 switches them, failures
+# included) and once with the *recovery* experts where they exist (`pretrained/recovery/<skill>`,
+# trained with half their episodes starting where other skills leave the body). Every step records
+# the skill asked for, and a quality label set in hindsight: `expert` for a plan step that reached its
+# skill's behaviour, `medium` or `random` for one that did not, which is how the generalist tells the
+# failures apart (`helpers/data/transitions.py`). Target speeds near the speeds held out for notebook
+# 06's test are never asked for.
+
+# %%
+transition_runs = []
+for controller in ("experts", "recovery"):
+    res = collect("transitions", controller, budget["transitions_steps"], root, seed=0, verbose=False)
+    ds = load_dataset(root, res["dataset_id"])
+    quality = np.concatenate([ep.infos["quality_id"][:-1] for ep in ds.iterate_episodes()])
+    transition_runs.append({"dataset_id": res["dataset_id"], "steps": res["total_steps"],
+                            "episodes": res["total_episodes"], "seconds": res["seconds"],
+                            **{f"share_{q}": float(np.mean(quality == i)) for i, q in enumerate(QUALITY_LEVELS)}})
+display(pd.DataFrame(transition_runs).set_index("dataset_id").round(3))
+results["transitions"] = transition_runs
 
 # %% [markdown]
 # ## Killed halfway? Run it again
@@ -244,9 +271,10 @@ for _ in range(budget["plain_steps"]):
 plain_rate = budget["plain_steps"] / (time.perf_counter() - t0)
 cores = os.cpu_count()
 limit = mj_steps_per_second("cheetah", 2.0) / frame_skip("cheetah") * cores
-expert_runs = runs[(runs["quality"] == "expert") & (~runs["already_complete"]) & runs["skill"].isin(
-    [s for s in skills if SKILLS[s].body == "cheetah"])]
-collector_rate = float(expert_runs["total_steps"].sum() / expert_runs["seconds"].sum()) if len(expert_runs) else float("nan")
+# timed on a fresh collection every run (the datasets above may have been collected by an earlier run)
+shutil.rmtree(root / "throughput", ignore_errors=True)
+timed = collect("run_forward", "expert", budget["throughput_steps"], root / "throughput", verbose=False)
+collector_rate = timed["total_steps"] / timed["seconds"]
 results["throughput"] = {"plain_steps_per_s": plain_rate, "collector_steps_per_s": collector_rate,
                          "physics_limit_steps_per_s": limit, "ratio": collector_rate / plain_rate,
                          "share_of_physics_limit": collector_rate / limit}

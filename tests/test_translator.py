@@ -19,7 +19,7 @@ from helpers.envs.skills import SKILLS
 
 TRANSLATOR = REPO_ROOT / "pretrained" / "translator"
 PARAPHRASE_SAMPLE_FLOOR = 0.65  # set from the committed card, rounded down (200 examples: sampling noise ~0.03)
-SMALL = DatasetConfig(n_train=400, n_val=40, n_test=40, n_paraphrase=60)
+SMALL = DatasetConfig(n_train=400, n_val=40, n_test=40, n_paraphrase=60, n_paraphrase_dev=30)
 
 
 # --- plans: parsing and validation ---------------------------------------------------------------
@@ -154,7 +154,21 @@ def test_dataset_is_deterministic_and_seeded():
     assert a == b
     c = build_dataset(DatasetConfig(**{**SMALL.__dict__, "seed": 1}))
     assert [e.instruction for e in a["train"]] != [e.instruction for e in c["train"]]
-    assert {k: len(v) for k, v in a.items()} == {"train": 400, "val": 40, "test": 40, "paraphrase": 60}
+    assert {k: len(v) for k, v in a.items()} == {"train": 400, "val": 40, "test": 40, "paraphrase_dev": 30,
+                                                 "paraphrase": 60}
+
+
+def test_the_paraphrase_dev_split_shares_no_template_with_the_test_split():
+    """Decoding knobs are tuned on paraphrase_dev: it must not see a single template of the paraphrase test."""
+    from helpers.language.instructions import PARAPHRASE_DEV_POOL, PARAPHRASE_TEST_POOL
+
+    dev, test = pool_templates(PARAPHRASE_DEV_POOL), pool_templates(PARAPHRASE_TEST_POOL)
+    assert dev and test and not dev & test and not test & pool_templates(TRAIN_POOL)
+    data = build_dataset(SMALL)
+    used_dev = {t for e in data["paraphrase_dev"] for t in e.templates}
+    used_test = {t for e in data["paraphrase"] for t in e.templates}
+    assert not {template_text(t) for t in used_dev if not t.startswith("direction:")} & \
+        {template_text(t) for t in used_test if not t.startswith("direction:")}
 
 
 def test_paraphrase_wording_is_disjoint_from_training_templates():
@@ -476,3 +490,19 @@ def test_encoder_probe_rejects_a_folder_that_is_not_a_model(tmp_path):
         main(["--encoder", str(tmp_path)])
     with pytest.raises(SystemExit):
         main(["--k", "0"])
+
+
+def test_novel_instructions_share_no_template_or_key_phrase_with_the_training_pools():
+    from helpers.language.instructions import novel_instructions, shared_key_phrases, training_key_phrases
+
+    phrases = training_key_phrases()
+    assert "i want you to" in phrases and "run at breakneck speed" in phrases  # the check has teeth
+    assert shared_key_phrases("i want you to run at breakneck speed", phrases)
+    novel = novel_instructions()
+    assert len(novel) >= 30 and {n["plan"] for n in novel} >= {"unknown", "run_forward - -"}
+    overlaps = {n["instruction"]: shared_key_phrases(n["instruction"], phrases) for n in novel}
+    assert not any(overlaps.values()), {k: v for k, v in overlaps.items() if v}
+    normalised_train = {e.normalised for e in build_dataset(SMALL)["train"]}
+    assert not any(normalise(n["instruction"]) in normalised_train for n in novel)
+    for n in novel:  # every expected plan is a plan the validator accepts, or a refusal
+        assert n["plan"] == "unknown" or "unknown" in n["plan"] or parse_plan(n["plan"])

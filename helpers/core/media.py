@@ -65,3 +65,19 @@ def save_figure(fig, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120, bbox_inches="tight")
     return path
+
+
+def caption(frames: Sequence[np.ndarray], texts: Sequence[str], size: int = 12) -> list[np.ndarray]:
+    """The frames with one line of text each written in their top-left corner (the skill in force,
+    the switch times), white on a dark band so it reads on any background."""
+    from PIL import Image, ImageDraw  # Pillow: a dependency of matplotlib
+
+    out = []
+    for frame, text in zip(frames, texts):
+        image = Image.fromarray(np.asarray(frame))
+        draw = ImageDraw.Draw(image)
+        box = draw.textbbox((4, 3), text)
+        draw.rectangle((0, 0, box[2] + 4, box[3] + 3), fill=(20, 20, 20))
+        draw.text((4, 3), text, fill=(255, 255, 255))
+        out.append(np.asarray(image))
+    return out

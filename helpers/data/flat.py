@@ -64,11 +64,11 @@ class FlatData:
     episode_lengths: np.ndarray
     episode_returns: np.ndarray
     episode_source: np.ndarray  # which dataset (index into meta["datasets"]) each episode came from
-    step_skill: np.ndarray  # (N,) int8: index into helpers.envs.skills.SKILLS of the skill asked for
-    step_speed: np.ndarray  # (N,) float32: the target speed asked for (NaN for skills without one)
-    step_quality: np.ndarray  # (N,) int8: index into QUALITY_LEVELS
     meta: dict[str, Any]
     path: Path | None = None
+    step_skill: np.ndarray | None = None  # (N,) int8: index into helpers.envs.skills.SKILLS of the skill asked for
+    step_speed: np.ndarray | None = None  # (N,) float32: the target speed asked for (NaN for skills without one)
+    step_quality: np.ndarray | None = None  # (N,) int8: index into QUALITY_LEVELS
 
     @property
     def n_steps(self) -> int:
@@ -128,9 +128,9 @@ def _hdf5_path(root: Path, dataset_id: str) -> Path:
     return path
 
 
-def _flat_key(root: Path, dataset_ids: Sequence[str]) -> str:
+def _flat_key(root: Path, dataset_ids: Sequence[str], obs_dim: int | None = None) -> str:
     """Folder name of a set of datasets: readable, plus a hash of their metadata (a recollection changes it)."""
-    h = hashlib.sha256(f"v{FLAT_VERSION}".encode())
+    h = hashlib.sha256(f"v{FLAT_VERSION}:{obs_dim}".encode() if obs_dim else f"v{FLAT_VERSION}".encode())
     for ds in dataset_ids:
         h.update(ds.encode())
         h.update((Path(root) / ds / "data" / "metadata.json").read_bytes())
@@ -162,11 +162,13 @@ def _step_labels(group, n: int, labels: dict[str, Any]) -> tuple[np.ndarray, np.
     return skill, np.where(has_goal, speed, np.nan).astype(np.float32), quality
 
 
-def build_flat(root: Path | str, dataset_ids: Sequence[str], out: Path | str) -> Path:
+def build_flat(root: Path | str, dataset_ids: Sequence[str], out: Path | str, obs_dim: int | None = None) -> Path:
     """Read every episode of ``dataset_ids`` once and write the flat arrays to ``out`` (atomically).
 
     Streams episode by episode into preallocated ``.npy`` memmaps, so memory stays at one episode
-    whatever the dataset size.
+    whatever the dataset size. ``obs_dim`` keeps only the first ``obs_dim`` observation columns: the
+    body's state, without the target speed the target_speed env appends (the generalist reads the
+    target from ``step_speed``), so that every skill of one body shares one observation.
     """
     import h5py  # heavy: only when flat arrays are built
 
@@ -174,7 +176,7 @@ def build_flat(root: Path | str, dataset_ids: Sequence[str], out: Path | str) ->
     if not dataset_ids:
         raise InvalidArgumentError("build_flat needs at least one dataset id")
     # pass 1: sizes, from the episode groups' lengths
-    files, totals, obs_dim, act_dim = [], 0, None, None
+    files, totals, act_dim = [], 0, None
     episodes: list[tuple[int, str, int]] = []  # (source index, group name, length)
     for k, ds in enumerate(dataset_ids):
         f = h5py.File(_hdf5_path(root, ds), "r")
@@ -184,7 +186,9 @@ def build_flat(root: Path | str, dataset_ids: Sequence[str], out: Path | str) ->
             g = f[name]
             n = g["actions"].shape[0]
             o, a = g["observations"].shape[1], g["actions"].shape[1]
-            if obs_dim is None:
+            if obs_dim is not None and o > obs_dim:
+                o = obs_dim
+            if act_dim is None:
                 obs_dim, act_dim = o, a
             elif (o, a) != (obs_dim, act_dim):
                 raise InvalidArgumentError(f"{ds} has obs/action dims {o}/{a}, but {dataset_ids[0]} has {obs_dim}/{act_dim}: "
@@ -203,7 +207,7 @@ def build_flat(root: Path | str, dataset_ids: Sequence[str], out: Path | str) ->
     pos = 0
     for e, (k, name, n) in enumerate(episodes):
         g = files[k][name]
-        o = g["observations"][:n]  # Minari stores n+1 observations (the last one is after the final step)
+        o = g["observations"][:n, :obs_dim]  # Minari stores n+1 observations (the last one after the final step)
         r = g["rewards"][:]
         obs[pos:pos + n] = o
         act[pos:pos + n] = g["actions"][:]
@@ -271,16 +275,17 @@ def _new_flat_arrays(out: Path, n_steps: int, obs_dim: int, act_dim: int):
 
 
 def flat_dataset(root: Path | str, dataset_ids: Sequence[str] | str, cache_dir: Path | str | None = None,
-                 mmap: bool = True) -> FlatData:
-    """The flat arrays of ``dataset_ids`` under the Minari ``root``, built on first use and then reused."""
+                 mmap: bool = True, obs_dim: int | None = None) -> FlatData:
+    """The flat arrays of ``dataset_ids`` under the Minari ``root``, built on first use and then reused
+    (``obs_dim``: see :func:`build_flat`)."""
     root = Path(root)
     ids = [dataset_ids] if isinstance(dataset_ids, str) else list(dataset_ids)
     for ds in ids:
         _hdf5_path(root, ds)  # a clear error before anything else
     cache = Path(cache_dir) if cache_dir else root / ".flat"
-    path = cache / _flat_key(root, ids)
+    path = cache / _flat_key(root, ids, obs_dim)
     if not (path / "meta.json").exists():
-        build_flat(root, ids, path)
+        build_flat(root, ids, path, obs_dim)
     return open_flat(path, mmap=mmap)
 
 

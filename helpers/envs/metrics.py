@@ -54,3 +54,28 @@ def mean_peak_height(height_above_rest: np.ndarray, prominence: float = 0.05) ->
 def upside_down(torso_up: np.ndarray) -> np.ndarray:
     """True where the torso is inverted: its up axis points below the horizontal."""
     return np.asarray(torso_up) < 0
+
+
+# --- did it do what its name says? ----------------------------------------------------------------
+# One rule per skill, on the metrics of an episode (or their mean): what the word means, measured.
+# The experts' cards, notebook 02's table and the agent's rule-based verifier all use these.
+SUCCESS_RULES: dict[str, list[tuple[str, str, float]]] = {
+    "run_forward": [("mean_forward_speed", ">=", 1.0), ("upright_fraction", ">=", 0.9)],
+    "run_backward": [("mean_backward_speed", ">=", 1.0), ("upright_fraction", ">=", 0.9)],
+    "jump": [("mean_peak_height", ">=", 0.3), ("upright_fraction", ">=", 0.95)],
+    "front_flip": [("flips_per_episode", ">=", 1.0)],
+    "target_speed": [("mean_abs_speed_error", "<=", 0.25)],
+    "walk": [("mean_forward_speed", ">=", 0.5), ("final_torso_height", ">=", 1.0)],
+    "stand_up": [("final_torso_height", ">=", 1.0)],
+}
+
+
+def skill_success(skill: str, metrics: dict[str, float]) -> tuple[bool, list[str]]:
+    """Whether ``metrics`` meet the skill's rule, and for each condition a readable verdict."""
+    verdicts, ok = [], True
+    for key, op, bar in SUCCESS_RULES[get_skill(skill).name]:
+        value = metrics[key]
+        passed = value >= bar if op == ">=" else value <= bar
+        ok &= passed
+        verdicts.append(f"{key} {value:.3g} {op} {bar:g}: {'yes' if passed else 'no'}")
+    return bool(ok), verdicts

@@ -195,3 +195,9 @@ def check_plan(steps: list[PlanStep]) -> str:
                         f"{', '.join(CHEETAH_SKILLS)}; humanoid skills: "
                         f"{', '.join(n for n, s in SKILLS.items() if s.body == 'humanoid')})")
     return bodies[0]
+
+
+def model_of(skill: str) -> str:
+    """The MuJoCo model (a key of MODELS) a skill runs in: stand_up's humanoid is HumanoidStandup's."""
+    s = get_skill(skill)
+    return next(name for name, (env_id, _) in MODELS.items() if env_id == s.env_id)

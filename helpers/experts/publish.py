@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..core.checkpoints import atomic_save, verify_file
+from ..core.checkpoints import PRETRAINED_DIR, atomic_save, verify_file
 from ..core.errors import InvalidArgumentError, NotAvailableError
 from ..core.provenance import StagedPublish, card_core, training_cost
 from ..envs.rollouts import evaluate_policy
@@ -110,12 +110,13 @@ def _write_finetune_curve(prior_curve: Path, curve: Path, prior: dict[str, Any],
 
 def publish_expert(skill: str, run_dir: Path, command: str, eval_episodes: int = 10,
                    eval_seed: int = EVAL_SEED, checkpoint: str = "last",
-                   comparisons: dict[str, Path] | None = None) -> dict[str, Any]:
+                   comparisons: dict[str, Path] | None = None, out: Path | None = None) -> dict[str, Any]:
     """Copy a run's last checkpoint (or, with ``checkpoint="best"``, the one with the best
     training-time evaluation) to ``pretrained/<skill>/`` and write its card, evaluated on held-out seeds.
 
     ``comparisons`` ({algorithm: run folder}) adds those runs' learning curves as ``progress_<algo>.csv``:
-    the measured curves behind the choice of algorithm, published next to the expert they justify."""
+    the measured curves behind the choice of algorithm, published next to the expert they justify.
+    ``out`` publishes elsewhere than ``pretrained/<skill>/`` (e.g. ``pretrained/recovery/<skill>/``)."""
     s = get_skill(skill)
     run_dir = Path(run_dir)
     if checkpoint not in ("last", "best"):
@@ -136,7 +137,7 @@ def publish_expert(skill: str, run_dir: Path, command: str, eval_episodes: int =
         run_dir = run_dir / "best"
         verify_file(run_dir / "state.json")
     state = json.loads((run_dir / "state.json").read_text())
-    pub = StagedPublish(expert_dir(s.name))
+    pub = StagedPublish(Path(out) if out is not None else expert_dir(s.name))
     pub.copy(verify_file(run_dir / "model.zip"))
     if state["config"]["normalize_obs"]:
         pub.copy(verify_file(run_dir / "normalize.npz"))
@@ -166,7 +167,10 @@ def publish_expert(skill: str, run_dir: Path, command: str, eval_episodes: int =
     wall_clock_s = state["wall_clock_s"] + (prior["wall_clock_s"] if init else 0.0)
     cost = training_cost(wall_clock_s, env_steps, "env_steps",
                          note="one process, one torch thread; wall clock of training, evaluations excluded")
-    card = card_core("expert", f"{s.name} expert", [s.name], [s.body], state["config"]["algo"], command, cost)
+    starts = state["config"].get("start_states_from") or []
+    name = f"{s.name} expert" + (f" (half its training episodes start where {', '.join(starts)} leave the body)"
+                                 if starts else "")
+    card = card_core("expert", name, [s.name], [s.body], state["config"]["algo"], command, cost)
     card.update({
         "skill": s.name, "body": s.body, "env_id": s.env_id, "env_kwargs": s.env_kwargs, "reward": s.reward,
         "hyperparameters": state["config"]["hyperparams"], "policy_kwargs": state["config"]["policy_kwargs"],
@@ -179,9 +183,10 @@ def publish_expert(skill: str, run_dir: Path, command: str, eval_episodes: int =
     })
     pub.write_card(card)  # the evaluation below runs the published files themselves, from the staging folder
     res = evaluate_policy(load_expert(s.name, pub.staging), s.name, episodes=eval_episodes, seed=eval_seed)
+    reproduce_policy = "expert" if out is None else str(Path(out).resolve().relative_to(PRETRAINED_DIR.parent))
     card["evaluation"] = {"deterministic": True, "episodes": eval_episodes,
                           "seeds": list(range(eval_seed, eval_seed + eval_episodes)),
                           **{k: res[k] for k in ("mean_return", "std_return", "mean_episode_length", "metrics")}}
-    card["reproduce_evaluation"] = (f"python -m helpers.evaluate --skill {s.name} --policy expert "
+    card["reproduce_evaluation"] = (f"python -m helpers.evaluate --skill {s.name} --policy {reproduce_policy} "
                                     f"--episodes {eval_episodes} --seed {eval_seed} --json")
     return pub.commit(card)

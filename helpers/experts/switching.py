@@ -15,7 +15,8 @@ measure what happens right after a switch:
   skill's expert itself spends inverted (for the cheetah that is its way of falling).
 
 The same functions score any controller that follows a schedule, so notebook 06 measures the
-generalist Transformer against these numbers.
+generalist Transformer against these numbers: :func:`run_plan` is the plan runner behind
+``python -m helpers.run_plan`` (notebooks 03, 06 and 08).
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..envs.factory import CommandableCheetah
-from ..envs.metrics import upside_down
+from ..envs.metrics import episode_metrics, upside_down
 from ..envs.rollouts import Policy
-from ..envs.skills import PlanStep, get_skill
+from ..envs.skills import SKILLS, PlanError, PlanStep, check_plan, get_skill
 
 
 def _steps(*steps: tuple) -> list[PlanStep]:
@@ -64,13 +65,16 @@ def run_schedule(controller: Callable[[np.ndarray, PlanStep], np.ndarray], sched
                  seed: int, render: bool = False, render_size: tuple[int, int] = (320, 240)) -> dict[str, Any]:
     """Run one episode that follows ``schedule``; returns per-step arrays and switch indices."""
     first = schedule[0]
+    if check_plan(list(schedule)) != "cheetah":
+        raise PlanError(f"the plan runner simulates the cheetah, whose skills can follow each other on one body; "
+                        f"{first.skill} is a {SKILLS[first.skill].body} skill")
     kwargs = {"render_mode": "rgb_array", "width": render_size[0], "height": render_size[1]} if render else {}
     env = CommandableCheetah(first.skill, first.target_speed, max_episode_steps=10**6, **kwargs)
     dt = env.unwrapped.dt
     obs, _ = env.reset(seed=seed)
     if hasattr(controller, "reset"):
         controller.reset()
-    rewards, vx, pitch, up, height, seg_index, frames = [], [], [], [], [], [], []
+    rewards, vx, pitch, up, height, seg_index, frames, infos = [], [], [], [], [], [], [], []
     switches = []
     for k, seg in enumerate(schedule):
         env.set_skill(seg.skill, seg.target_speed)
@@ -84,13 +88,14 @@ def run_schedule(controller: Callable[[np.ndarray, PlanStep], np.ndarray], sched
             pitch.append(info["pitch"])
             up.append(info["torso_up"])
             height.append(info["torso_height"])
+            infos.append(info)
             seg_index.append(k)
             if render:
                 frames.append(env.render())
     env.close()
     return {"dt": dt, "schedule": list(schedule), "switches": switches, "reward": np.array(rewards),
             "x_velocity": np.array(vx), "pitch": np.array(pitch), "torso_up": np.array(up), "torso_height": np.array(height),
-            "segment": np.array(seg_index), "frames": frames}
+            "segment": np.array(seg_index), "frames": frames, "infos": infos}
 
 
 def segment_reference(controller, segment: PlanStep, seeds: Sequence[int], settle_s: float = 3.0,
@@ -164,3 +169,43 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, float]:
         "mean_return_lost_fraction": float(np.mean([r["return_lost_fraction"] for r in rows])),
         "upside_down_rate": float(np.mean([r["upside_down"] for r in rows])),
     }
+
+
+def segment_metrics(trace: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each plan step's own skill metrics (helpers.envs.metrics), measured on its stretch of the trace."""
+    out = []
+    for k, step in enumerate(trace["schedule"]):
+        infos = [info for info, seg in zip(trace["infos"], trace["segment"]) if seg == k]
+        out.append({"skill": step.skill, "target_speed": step.target_speed, "duration_s": step.duration_s,
+                    "metrics": episode_metrics(step.skill, infos) if infos else {}})
+    return out
+
+
+def plan_references(plan: Sequence[PlanStep], experts: dict[str, Policy], seeds=(100, 101, 102)) -> dict[str, dict]:
+    """Notebook 03's yardsticks for every step of ``plan``: the experts' steady state and random's floor."""
+    controller = SwitchingController(experts)
+    return {step.label: segment_reference(controller, step, seeds) for step in {s.label: s for s in plan}.values()}
+
+
+def run_plan(controller, plan: Sequence[PlanStep], seed: int, episodes: int,
+             references: dict[str, dict[str, float]], video_episode: int | None = None,
+             render_size: tuple[int, int] = (320, 240)) -> dict[str, Any]:
+    """Run ``plan`` ``episodes`` times on one continuously simulated body (episode i seeded seed + i)
+    and score every switch by notebook 03's rules. The contract of ``python -m helpers.run_plan``."""
+    plan = list(plan)
+    check_plan(plan)
+    eps, rows, frames, dt = [], [], [], None
+    for i in range(episodes):
+        trace = run_schedule(controller, plan, seed + i, render=video_episode == i, render_size=render_size)
+        switches = switch_metrics(trace, references)
+        rows += switches
+        dt = trace["dt"]
+        if video_episode == i:
+            frames = trace["frames"]
+        eps.append({"seed": seed + i, "switches": switches, "segments": segment_metrics(trace),
+                    "return": float(trace["reward"].sum())})
+    result = {"plan": [s.to_json() for s in plan], "episodes": eps, "switches": len(rows),
+              "reached_rate": float(np.mean([r["reached"] for r in rows])) if rows else None,
+              "upside_down_rate": float(np.mean([r["upside_down"] for r in rows])) if rows else None,
+              "mean_time_to_behaviour_s": float(np.mean([r["time_to_behaviour_s"] for r in rows])) if rows else None}
+    return {**result, "frames": frames, "dt": dt}

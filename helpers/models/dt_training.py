@@ -20,24 +20,19 @@ is unsupported).
 
 from __future__ import annotations
 
-import csv
 import json
-import sys
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
-from ..core.checkpoints import append_csv_row, atomic_write_json
+from ..core.checkpoints import atomic_write_json
 from ..core.errors import InvalidArgumentError
 from ..core.provenance import StagedPublish, card_core, training_cost
 from ..core.schedules import warmup_cosine_lr
-from ..core.training import (PRECISIONS, adamw, autocast_dtype, check_resume, checkpoint_state, grad_scaler,
-                             load_checkpoint, param_digest, save_checkpoint, setup_distributed)
+from ..core.training import PRECISIONS, adamw, autocast_dtype, fit, grad_scaler, resume, setup_distributed
 from ..data.flat import flat_dataset
 from ..data.windows import WindowSampler
 from ..envs.rollouts import evaluate_policy
@@ -101,24 +96,6 @@ class TrainConfig:
         return warmup_cosine_lr(step, self.lr, self.warmup, self.steps, self.min_lr_ratio)
 
 
-def _truncate_csv(path: Path, last_step: int) -> None:
-    """Drop the rows of a log with ``step > last_step`` (written after the checkpoint we resume from)."""
-    if not path.exists():
-        return
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    kept = [r for r in rows if int(r["step"]) <= last_step]
-    if len(kept) == len(rows):
-        return
-    if not kept:
-        path.unlink()
-        return
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(kept)
-
-
 def evaluate_dt(model: DecisionTransformer, data_meta: dict[str, Any], cfg: TrainConfig, target_return: float,
                 episodes: int, seed: int) -> dict[str, Any]:
     was_training = model.training
@@ -142,14 +119,11 @@ def train(cfg: TrainConfig, out: Path | str, progress: bool = True, stop_after: 
     out = Path(out)
     dist_info = setup_distributed(cfg.device)
     rank, world, device, main = dist_info.rank, dist_info.world, dist_info.device, dist_info.main
-    is_dist = world > 1
-    if is_dist:
-        import torch.distributed as dist
     # data: rank 0 builds the flat arrays once; the others wait, then memory-map the same files
     if main:
         data = flat_dataset(cfg.root, cfg.datasets)
-    if is_dist:
-        dist.barrier()
+    if world > 1:
+        torch.distributed.barrier()
     if not main:
         data = flat_dataset(cfg.root, cfg.datasets)
     model_cfg = cfg.model_config(data)
@@ -163,120 +137,40 @@ def train(cfg: TrainConfig, out: Path | str, progress: bool = True, stop_after: 
     scaler = grad_scaler(amp_dtype, device)
 
     out.mkdir(parents=True, exist_ok=True)
-    ckpt_path = out / "checkpoint.safetensors"
     state = {"step": 0, "train_seconds": 0.0, "samples": 0, "world_size": world, "threads": torch.get_num_threads(),
              "config": asdict(cfg),
              "model": asdict(model_cfg), "data": {"datasets": list(cfg.datasets), "n_steps": data.n_steps,
                                                   "n_episodes": data.n_episodes}}
-    if ckpt_path.exists():
-        check_resume(checkpoint_state(ckpt_path)["config"], asdict(cfg), where=str(ckpt_path),
-                     ignore=("steps", "log_every", "ckpt_every", "eval_every", "eval_episodes", "device"))
-        saved = load_checkpoint(ckpt_path, model, optimizer, scaler)
-        state.update(step=saved["step"], train_seconds=saved["train_seconds"], samples=saved["samples"])
-        if main:
-            print(f"resuming {out} at step {state['step']}", file=sys.stderr, flush=True)
-            for name in ("progress.csv", "eval.csv"):  # rows logged after the checkpoint are redone
-                _truncate_csv(out / name, state["step"])
+    state = resume(out / "checkpoint.safetensors", model, optimizer, scaler, asdict(cfg), state, main=main,
+                   ignore=("steps", "log_every", "ckpt_every", "eval_every", "eval_episodes", "device"),
+                   logs=(out / "progress.csv", out / "eval.csv"))
     if main:
         atomic_write_json(out / "config.json", export_config(cfg, model_cfg, data, target_return) | {"model": asdict(model_cfg)})
-    train_model = model
-    if is_dist:
-        from torch.nn.parallel import DistributedDataParallel as DDP  # only under torchrun
 
-        train_model = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
+    def batch_at(step: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        return {k: torch.from_numpy(v).to(device, non_blocking=True) for k, v in sampler.sample(cfg.batch_size, rng).items()}
 
-    writer = None
+    def loss_of(train_model, b):
+        outputs = train_model(b["states"], b["actions"], b["returns_to_go"], b["timesteps"], return_log_std=cfg.predict_std)
+        pred, log_std = outputs if cfg.predict_std else (outputs, None)
+        mse = action_loss(pred.float(), b["actions"], b["mask"])
+        loss = mse if log_std is None else mse + spread_loss(pred.float(), log_std.float(), b["actions"], b["mask"])
+        return loss, mse  # the logged loss is the action MSE, comparable with or without predict_std
+
+    def evaluate(step: int) -> dict[str, float]:
+        # at the best return in the data, and at 40% of it: does asking for less give less?
+        res = evaluate_dt(model, data.meta, cfg, target_return, cfg.eval_episodes, EVAL_SEED)
+        low = evaluate_dt(model, data.meta, cfg, 0.4 * target_return, cfg.eval_episodes, EVAL_SEED)
+        return {"target_return": target_return, "mean_return": res["mean_return"], "std_return": res["std_return"],
+                "low_target_return": 0.4 * target_return, "low_mean_return": low["mean_return"],
+                "low_std_return": low["std_return"]}
+
+    state = fit(model, optimizer, scaler, amp_dtype, dist_info, state, out, steps=cfg.steps, seed=cfg.seed,
+                lr_at=cfg.lr_at, batch_at=batch_at, loss_of=loss_of, grad_clip=cfg.grad_clip, log_every=cfg.log_every,
+                ckpt_every=cfg.ckpt_every, samples_per_step=cfg.batch_size, evaluate=evaluate,
+                eval_every=cfg.eval_every, stop_after=stop_after, progress=progress, desc="DT training")
     if main:
-        try:
-            from torch.utils.tensorboard import SummaryWriter  # tensorboard: heavy, only for logging
-
-            writer = SummaryWriter(str(out / "tb"))
-        except ImportError:  # pragma: no cover - tensorboard is a dependency, but logging is optional
-            writer = None
-    bar = tqdm(total=cfg.steps, initial=state["step"], disable=not (main and progress), desc="DT training",
-               dynamic_ncols=True)
-    end = cfg.steps if stop_after is None else min(cfg.steps, state["step"] + stop_after)
-    model.train()
-    t_last, loss_sum, loss_n, samples_since = time.perf_counter(), 0.0, 0, 0
-    step = state["step"]
-    while step < end:
-        rng = np.random.default_rng([cfg.seed, rank, step])
-        torch.manual_seed(cfg.seed * 1_000_003 + rank * 10_007 + step)  # dropout: exact on resume
-        batch = sampler.sample(cfg.batch_size, rng)
-        b = {k: torch.from_numpy(v).to(device, non_blocking=True) for k, v in batch.items()}
-        for group in optimizer.param_groups:
-            group["lr"] = cfg.lr_at(step)
-        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-            outputs = train_model(b["states"], b["actions"], b["returns_to_go"], b["timesteps"],
-                                  return_log_std=cfg.predict_std)
-            pred, log_std = outputs if cfg.predict_std else (outputs, None)
-            mse = action_loss(pred.float(), b["actions"], b["mask"])
-            loss = mse if log_std is None else mse + spread_loss(pred.float(), log_std.float(), b["actions"], b["mask"])
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.unscale_(optimizer)
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        scaler.step(optimizer)
-        scaler.update()
-        step += 1
-        loss_sum += mse.item()  # the logged loss is the action MSE, comparable with or without predict_std
-        loss_n += 1
-        samples_since += cfg.batch_size * world
-        bar.update(1)
-        if step % cfg.log_every == 0 or step == end:
-            now = time.perf_counter()
-            state["train_seconds"] += now - t_last
-            state["samples"] += samples_since
-            row = {"step": step, "loss": loss_sum / loss_n, "lr": cfg.lr_at(step - 1),
-                   "samples_per_s": samples_since / (now - t_last), "train_seconds": round(state["train_seconds"], 2)}
-            if main:
-                append_csv_row(out / "progress.csv", row)
-                if writer is not None:
-                    writer.add_scalar("train/loss", row["loss"], step)
-                    writer.add_scalar("train/lr", row["lr"], step)
-                    writer.add_scalar("train/samples_per_s", row["samples_per_s"], step)
-                bar.set_postfix(loss=f"{row['loss']:.4f}")
-            loss_sum, loss_n, samples_since = 0.0, 0, 0
-            t_last = time.perf_counter()
-        if main and cfg.eval_every and (step % cfg.eval_every == 0 or step == cfg.steps):
-            # at the best return in the data, and at 40% of it: does asking for less give less?
-            res = evaluate_dt(model, data.meta, cfg, target_return, cfg.eval_episodes, EVAL_SEED)
-            low = evaluate_dt(model, data.meta, cfg, 0.4 * target_return, cfg.eval_episodes, EVAL_SEED)
-            append_csv_row(out / "eval.csv", {"step": step, "target_return": target_return,
-                                           "mean_return": res["mean_return"], "std_return": res["std_return"],
-                                           "low_target_return": 0.4 * target_return,
-                                           "low_mean_return": low["mean_return"], "low_std_return": low["std_return"],
-                                           "train_seconds": round(state["train_seconds"], 2)})
-            if writer is not None:
-                writer.add_scalar("eval/mean_return", res["mean_return"], step)
-                writer.add_scalar("eval/mean_return_at_40pct_target", low["mean_return"], step)
-            bar.write(f"step {step}: return {res['mean_return']:.0f} +- {res['std_return']:.0f} at target "
-                      f"{target_return:.0f}; {low['mean_return']:.0f} +- {low['std_return']:.0f} at {0.4 * target_return:.0f}")
-            t_last = time.perf_counter()  # evaluation is not training time
-        if step % cfg.ckpt_every == 0 or step == end:
-            state["step"] = step
-            if main:
-                save_checkpoint(ckpt_path, model, optimizer, state, scaler)
-                atomic_write_json(out / "state.json", state)
-            t_last = time.perf_counter()
-    bar.close()
-    state["step"] = step
-    digest = param_digest(model)
-    digests = [digest]
-    if is_dist:
-        digests = [None] * world
-        dist.all_gather_object(digests, digest)
-    state["rank_param_digests"] = digests
-    if main:
-        atomic_write_json(out / "state.json", state)
         save_model(model, out / "export", export_config(cfg, model_cfg, data, target_return))
-        if writer is not None:
-            writer.close()
-    if is_dist:
-        dist.barrier()
-        dist.destroy_process_group()
-    if len(set(digests)) != 1:
-        raise RuntimeError(f"the {world} processes ended with different weights: {digests}")
     return state
 
 

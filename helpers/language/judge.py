@@ -1,0 +1,224 @@
+"""Did the rollout do what was asked? Two judges behind one interface, and the structured summary
+they read.
+
+* :class:`RuleVerifier`: the skill table's rules (``helpers.envs.metrics.SUCCESS_RULES``: speeds and
+  their direction, flips counted, peak height, torso height, upright share, speed error) applied to
+  each plan step's stretch of the rollout after its first second (the body needs a moment to change
+  gait). Deterministic: the oracle the tests and notebook 08 rely on.
+* :class:`LMJudge`: a language model (SmolLM2-135M-Instruct, offline) reads the instruction and the
+  rollout summary (numbers, not frames) and answers in a fixed JSON format. The answer is chosen by
+  scoring every valid JSON answer under the model, field by field (deterministic, and always one
+  of the allowed answers); the text is then parsed with ``json.loads`` and validated, never executed.
+  A summary it cannot read (missing fields, wrong types) is refused with an error.
+
+Both return a :class:`Verdict`: ``success``, ``failure_mode``, ``adjustment`` (what the agent should
+change on its next attempt) and, for the rule verifier, the verdict of every step.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from ..core.errors import InvalidArgumentError
+from ..envs.metrics import SUCCESS_RULES, episode_metrics, skill_success
+from ..envs.skills import SKILLS, PlanStep
+
+FAILURE_MODES = ("none", "wrong_skill", "too_slow", "wrong_direction", "too_low", "no_flip", "speed_error",
+                 "fell", "not_standing")
+ADJUSTMENTS = ("none", "longer", "recovery_step", "retry")
+SETTLE_S = 1.0  # each step's first second is the change of gait: the rules read what follows
+
+
+@dataclass
+class Verdict:
+    success: bool
+    failure_mode: str = "none"
+    adjustment: str = "none"
+    failed_step: int | None = None  # the first step that failed (an index into the plan)
+    steps: list[dict[str, Any]] = field(default_factory=list)  # per step: success and the rule's readings
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Judge(Protocol):
+    def judge(self, instruction: str, summary: dict[str, Any]) -> Verdict: ...
+
+
+# --- the summary both judges read -------------------------------------------------------------------
+def rollout_summary(plan: list[PlanStep], trace: dict[str, Any], settle_s: float = SETTLE_S) -> dict[str, Any]:
+    """Per plan step: the skill asked, its speed and duration, and the metrics of its stretch of the
+    rollout after ``settle_s`` (from :func:`helpers.experts.switching.run_schedule`'s trace)."""
+    dt, steps = trace["dt"], []
+    skip = int(round(settle_s / dt))
+    for k, step in enumerate(plan):
+        infos = [info for info, seg in zip(trace["infos"], trace["segment"]) if seg == k]
+        body = infos[skip:] if len(infos) > 2 * skip else infos
+        metrics = episode_metrics(step.skill, body) if body else {}
+        steps.append({"skill": step.skill, "target_speed": step.target_speed, "duration_s": step.duration_s,
+                      "metrics": {key: round(float(v), 3) for key, v in metrics.items()}})
+    return {"steps": steps, "dt": dt}
+
+
+def check_summary(summary: Any) -> list[dict[str, Any]]:
+    """The steps of a summary, or :class:`InvalidArgumentError` saying what is missing: a judge refuses
+    to judge what it cannot read."""
+    if not isinstance(summary, dict) or not isinstance(summary.get("steps"), list) or not summary["steps"]:
+        raise InvalidArgumentError("a rollout summary is {'steps': [{'skill', 'metrics', ...}, ...]} with one entry per plan step")
+    for i, step in enumerate(summary["steps"]):
+        if not isinstance(step, dict) or step.get("skill") not in SKILLS or not isinstance(step.get("metrics"), dict):
+            raise InvalidArgumentError(f"step {i + 1} of the summary needs a known 'skill' and its 'metrics'")
+        needed = {key for key, _, _ in SUCCESS_RULES[step["skill"]]}
+        missing = needed - set(step["metrics"])
+        if missing:
+            raise InvalidArgumentError(f"step {i + 1} ({step['skill']}) lacks the metrics {sorted(missing)}")
+        if not all(isinstance(step["metrics"][k], (int, float)) and np.isfinite(step["metrics"][k]) for k in needed):
+            raise InvalidArgumentError(f"step {i + 1} ({step['skill']}): metrics must be finite numbers")
+    return summary["steps"]
+
+
+# --- the rule verifier ------------------------------------------------------------------------------
+def _failure_mode(skill: str, metrics: dict[str, float]) -> str:
+    """Which way a step failed its rule, in the judge's vocabulary."""
+    up = metrics.get("upright_fraction", 1.0)
+    if skill in ("run_forward", "run_backward"):
+        speed = metrics["mean_forward_speed"] * (1 if skill == "run_forward" else -1)
+        return "fell" if up < 0.9 else ("wrong_direction" if speed < 0 else "too_slow")
+    if skill == "jump":
+        return "fell" if up < 0.95 else "too_low"
+    if skill == "front_flip":
+        return "no_flip"
+    if skill == "target_speed":
+        return "fell" if up < 0.5 else "speed_error"
+    if skill == "walk":
+        return "fell" if metrics["final_torso_height"] < 1.0 else "too_slow"
+    return "not_standing"
+
+
+class RuleVerifier:
+    """The skill table's rules, step by step (see the module docstring)."""
+
+    def judge(self, instruction: str, summary: dict[str, Any]) -> Verdict:
+        steps = check_summary(summary)
+        readings, failed = [], None
+        for i, step in enumerate(steps):
+            ok, verdicts = skill_success(step["skill"], step["metrics"])
+            readings.append({"skill": step["skill"], "success": ok, "rule": verdicts})
+            if not ok and failed is None:
+                failed = i
+        if failed is None:
+            return Verdict(True, steps=readings)
+        mode = _failure_mode(steps[failed]["skill"], steps[failed]["metrics"])
+        # after a switch, a fall or a wrong direction asks for a moment to settle first; a step that was
+        # going the right way but not far enough asks for more time; anything else for another try
+        if failed > 0 and mode in ("fell", "wrong_direction", "no_flip"):
+            adjustment = "recovery_step"
+        elif mode in ("too_slow", "speed_error", "too_low", "not_standing"):
+            adjustment = "longer"
+        else:
+            adjustment = "retry"
+        return Verdict(False, mode, adjustment, failed, readings)
+
+
+# --- the language-model judge -------------------------------------------------------------------------
+def describe(instruction: str, summary: dict[str, Any]) -> str:
+    """The summary as the LM judge reads it: the instruction, then one line per step."""
+    lines = [f"Instruction: {instruction}"]
+    for i, step in enumerate(check_summary(summary), 1):
+        m = step["metrics"]
+        asked = step["skill"] + (f" at {step['target_speed']:+g} m/s" if step.get("target_speed") is not None else "")
+        parts = [f"{key.replace('_', ' ')} {m[key]:.2f}" for key, _, _ in SUCCESS_RULES[step["skill"]]]
+        if "upright_fraction" not in {k for k, _, _ in SUCCESS_RULES[step["skill"]]}:
+            parts.append(f"upright fraction {m.get('upright_fraction', 1.0):.2f}")
+        lines.append(f"Step {i}: asked {asked} for {step.get('duration_s', 0):g} s; measured " + ", ".join(parts))
+    return "\n".join(lines)
+
+
+JUDGE_SYSTEM = ("You judge whether a simulated robot did what it was asked. A run needs at least 1 m/s in the "
+                "asked direction; a jump 0.3 m of height while upright; a front flip at least one whole turn; a "
+                "target speed an error of at most 0.25 m/s; a walk 0.5 m/s and a standing torso (1 m); standing "
+                "up a torso at least 1 m high. Answer with JSON only.")
+
+
+def answer_text(success: bool, failure_mode: str, adjustment: str) -> str:
+    return json.dumps({"success": success, "failure_mode": failure_mode, "adjustment": adjustment})
+
+
+def parse_verdict(text: str) -> Verdict:
+    """A judge's JSON answer, parsed and checked against the allowed values (never executed)."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidArgumentError(f"the judge's answer is not JSON ({exc.msg}): {text[:80]!r}") from None
+    if not isinstance(value, dict) or set(value) != {"success", "failure_mode", "adjustment"}:
+        raise InvalidArgumentError(f"the judge's answer must have exactly success, failure_mode and adjustment: {value!r}")
+    if not isinstance(value["success"], bool) or value["failure_mode"] not in FAILURE_MODES \
+            or value["adjustment"] not in ADJUSTMENTS:
+        raise InvalidArgumentError(f"the judge's answer has a value outside {FAILURE_MODES} / {ADJUSTMENTS}: {value!r}")
+    if value["success"] != (value["failure_mode"] == "none"):
+        raise InvalidArgumentError(f"the judge's answer contradicts itself: {value!r}")
+    return Verdict(value["success"], value["failure_mode"], value["adjustment"])
+
+
+class LMJudge:
+    """A causal LM's verdict, chosen among the valid JSON answers by its log-likelihood, field by field."""
+
+    def __init__(self, model, tokenizer, few_shot: list[tuple[str, str]] | None = None):
+        self.model, self.tokenizer = model.eval(), tokenizer
+        self.few_shot = list(few_shot or [])
+
+    def prompt(self, instruction: str, summary: dict[str, Any]) -> str:
+        messages = [{"role": "system", "content": JUDGE_SYSTEM}]
+        for question, answer in self.few_shot:
+            messages += [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+        messages.append({"role": "user", "content": describe(instruction, summary)})
+        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+    def _scores(self, prefix: str, options: list[str]) -> np.ndarray:
+        """Sum of log-probabilities of each option's tokens after ``prefix``."""
+        import torch
+
+        ids = self.tokenizer(prefix, add_special_tokens=False)["input_ids"]
+        rows = [self.tokenizer(o, add_special_tokens=False)["input_ids"] for o in options]
+        width = len(ids) + max(len(r) for r in rows)
+        batch = torch.full((len(rows), width), self.tokenizer.pad_token_id or 0)
+        mask = torch.zeros_like(batch)
+        for i, r in enumerate(rows):
+            seq = ids + r
+            batch[i, :len(seq)], mask[i, :len(seq)] = torch.tensor(seq), 1
+        with torch.no_grad():
+            logp = torch.log_softmax(self.model(input_ids=batch, attention_mask=mask).logits.float(), -1)
+        out = []
+        for i, r in enumerate(rows):
+            positions = torch.arange(len(ids) - 1, len(ids) - 1 + len(r))
+            out.append(float(logp[i, positions, torch.tensor(r)].sum()))
+        return np.asarray(out)
+
+    def judge(self, instruction: str, summary: dict[str, Any]) -> Verdict:
+        prompt = self.prompt(instruction, summary)
+        head = prompt + '{"success": '
+        success = ["true", "false"][int(np.argmax(self._scores(head, ["true", "false"])))] == "true"
+        head += f'{"true" if success else "false"}, "failure_mode": "'
+        modes = ["none"] if success else [m for m in FAILURE_MODES if m != "none"]
+        mode = modes[int(np.argmax(self._scores(head, [m + '"' for m in modes])))] if len(modes) > 1 else modes[0]
+        head += f'{mode}", "adjustment": "'
+        adjustments = ["none"] if success else [a for a in ADJUSTMENTS if a != "none"]
+        adjustment = adjustments[int(np.argmax(self._scores(head, [a + '"' for a in adjustments])))] \
+            if len(adjustments) > 1 else adjustments[0]
+        return parse_verdict(answer_text(success, mode, adjustment))  # the text is parsed and checked, as any answer
+
+
+def load_lm_judge(adapter: str | None = None, few_shot: list[tuple[str, str]] | None = None) -> LMJudge:
+    """SmolLM2-135M-Instruct as a judge: prompted, or with a LoRA ``adapter`` folder fine-tuned for it."""
+    from .translator import load_pretrained_lm
+
+    tokenizer, model = load_pretrained_lm("smollm2-135m")
+    if adapter:
+        from peft import PeftModel  # noqa: PLC0415 - only a fine-tuned judge needs peft
+
+        model = PeftModel.from_pretrained(model, adapter)
+    return LMJudge(model, tokenizer, few_shot)
