@@ -29,6 +29,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--retries", type=int, default=2, help="further attempts after a failed verdict")
     p.add_argument("--judge", choices=("lm", "rules"), default="lm", help="who drives the retries")
+    p.add_argument("--generalist", default=None, help="a generalist folder (default: pretrained/generalist)")
+    p.add_argument("--translator", default=None, help="a translator folder (default: pretrained/translator)")
     p.add_argument("--video", default=None, help="save the last attempt as this mp4")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--json", action="store_true", help="print one JSON line last")
@@ -37,7 +39,7 @@ def main(argv: list[str] | None = None) -> dict:
         p.error(f"--retries must be >= 0, got {args.retries}")
     torch.set_num_threads(args.threads)
     try:
-        result = Agent.load(args.judge).run(args.instruction, seed=args.seed, retries=args.retries, video=args.video)
+        result = Agent.load(args.judge, args.generalist, args.translator).run(args.instruction, seed=args.seed, retries=args.retries, video=args.video)
     except CourseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(exc.exit_code) from None

@@ -19,7 +19,7 @@
 #
 # Every expert in this course is trained with an off-the-shelf library. Before trusting one, we
 # write the algorithm ourselves: Proximal Policy Optimization (PPO) for continuous actions, in one
-# readable file, [`helpers/ppo.py`](../helpers/ppo.py). This notebook walks through its
+# readable file, [`helpers/experts/ppo.py`](../helpers/experts/ppo.py). This notebook walks through its
 # pieces one at a time, trains it on a small task, and then races it against stable-baselines3
 # (SB3) on HalfCheetah: same hyperparameters, same seeds, same budget. If our version is right, the
 # two should land within noise of each other.
@@ -231,10 +231,10 @@ plt.show()
 # ## HalfCheetah: ours against stable-baselines3
 #
 # Now the real test. Both implementations get the project's cheetah configuration
-# (`CHEETAH_PPO` and `CHEETAH_PPO_NET` in `helpers/experts.py`: 8 environments, 512 steps each per
+# (`CHEETAH_PPO` and `CHEETAH_PPO_NET` in `helpers/experts/configs.py`: 8 environments, 512 steps each per
 # rollout, minibatches of 512, 10 epochs, a 256×256 ReLU network, initial action std $e^{-2}$),
 # the same seeds and the same number of environment steps. SB3 runs with `VecNormalize` for the
-# observation and reward normalisation; `helpers/ppo_baseline.py` translates our config into its
+# observation and reward normalisation; `helpers/experts/ppo_sb3.py` translates our config into its
 # arguments. Each run ends with a deterministic evaluation (the mean action) over several episodes.
 
 # %%
@@ -261,7 +261,7 @@ display(runs[["implementation", "seed", "env_steps", "final_return", "wall_clock
 
 # %% tags=["hide-input"]
 colors = {"ours": "C0", "sb3": "C1"}
-labels = {"ours": "ours (helpers/ppo.py)", "sb3": "stable-baselines3"}
+labels = {"ours": "ours (helpers/experts/ppo.py)", "sb3": "stable-baselines3"}
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), sharey=True)
 for impl, group in runs.groupby("implementation"):
     logs = [pd.DataFrame(log) for log in group["log"]]

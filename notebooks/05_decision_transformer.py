@@ -116,7 +116,7 @@ lesson.figure(fig, "tokens.png")
 plt.show()
 
 # %% [markdown]
-# The whole model is [`helpers/dt.py`](../helpers/dt.py): embeddings, three pre-LayerNorm blocks
+# The whole model is [`helpers/models/dt.py`](../helpers/models/dt.py): embeddings, three pre-LayerNorm blocks
 # using `scaled_dot_product_attention(is_causal=True)`, and a tanh action head. Its forward pass:
 
 # %%
@@ -349,7 +349,7 @@ plt.show()
 # of action.
 #
 # So the model also learns the *spread* of the data's actions, as a function of the return asked
-# for and the time ([`log_std`](../helpers/dt.py)): near zero on the expert's track, about the
+# for and the time ([`log_std`](../helpers/models/dt.py)): near zero on the expert's track, about the
 # medium noise below it, wide near the random data. Acting by sampling from it, the solid curve,
 # asking for less gives less, along the diagonal or a little below it. In the middle the achieved returns
 # scatter, as the medium data's do: the same noisy gait sometimes holds and sometimes breaks down.
@@ -382,7 +382,7 @@ results["video"] = str(video_path.relative_to(REPO_ROOT))
 # rollout), and the data pipeline (it must never be what training waits for). Training speed here is
 # what the demo run above measured, one CPU thread; the committed model's card records its own run.
 # Acting needs one forward pass per step, and a naive one re-runs the whole 60-token window for
-# every action. The [`DTRunner`](../helpers/dt.py) instead keeps a key/value cache over a few
+# every action. The [`DTRunner`](../helpers/models/dt.py) instead keeps a key/value cache over a few
 # staggered windows, so each action costs three new tokens.
 
 # %%

@@ -95,8 +95,10 @@ for text in ["target_speed -1.5 3 ; jump - -", "front_flip - 2", "target_speed 5
 # knob is tuned on, and a **test** half, only ever scored.
 
 # %%
-data_config = DatasetConfig(**{k: card["training"][k] for k in ("n_train", "n_val", "n_test", "n_paraphrase",
-                                                                 "n_paraphrase_dev")}, seed=card["data"]["generator_seed"])
+# the card's split sizes (older cards predate the dev half: the default size stands in for it)
+split_sizes = {k: card["training"].get(k, getattr(DatasetConfig(), k))
+               for k in ("n_train", "n_val", "n_test", "n_paraphrase", "n_paraphrase_dev")}
+data_config = DatasetConfig(**split_sizes, seed=card["data"]["generator_seed"])
 data = build_dataset(data_config)
 display(pd.DataFrame({split: pd.Series([e.kind for e in examples]).value_counts()
                       for split, examples in data.items()}).fillna(0).astype(int))

@@ -274,7 +274,7 @@ def test_export_writes_a_complete_verified_folder_atomically(tmp_path, monkeypat
     assert set(read_manifest(out)) == files - {MANIFEST}  # the card is covered by the manifest too
     card = json.loads((out / "card.json").read_text())
     assert card["training"]["steps_done"] == 2 and card["command"].startswith("python -m helpers.finetune_gpt2")
-    assert set(card["evaluation"]) == {"val", "test", "paraphrase"}
+    assert set(card["evaluation"]) == {"val", "test", "paraphrase", "paraphrase_dev"}
     assert "accuracy_by_kind" in card["evaluation"]["test"] and card["throughput"]["instructions_per_s"] > 0
     ft.verify_export(out)
     (out / "stray.txt").write_text("not in the manifest")
@@ -300,7 +300,7 @@ def test_gpt2_medium_offline_gives_a_clear_error(monkeypatch):
     try:
         load_pretrained_lm("gpt2-medium")
     except PretrainedModelUnavailable as exc:
-        assert "gpt2-medium" in str(exc) and "--model scratch" in str(exc)
+        assert "gpt2-medium" in str(exc) and "--model smollm2-135m" in str(exc)
     else:
         pytest.skip("gpt2-medium is in this machine's Hugging Face cache")
 

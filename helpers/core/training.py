@@ -272,14 +272,16 @@ def fit(model: torch.nn.Module, optimizer, scaler, amp_dtype, dist: Dist, state:
         steps: int, seed: int, lr_at: Callable[[int], float], batch_at: Callable[[int, np.random.Generator], dict],
         loss_of: Callable[[torch.nn.Module, dict], tuple[torch.Tensor, torch.Tensor]], grad_clip: float,
         log_every: int, ckpt_every: int, samples_per_step: int, evaluate: Callable[[int], dict] | None = None,
-        eval_every: int = 0, stop_after: int | None = None, progress: bool = True, desc: str = "training") -> dict:
+        eval_every: int = 0, stop_after: int | None = None, progress: bool = True, desc: str = "training",
+        trainable_only: bool = False) -> dict:
     """Train ``model`` from ``state["step"]`` to ``steps`` (or ``stop_after`` more): one process, or
     one of many under torchrun (DDP averages the gradients; rank 0 alone logs, evaluates and checkpoints).
 
     Exact on resume: the batch of step ``i`` on rank ``r`` comes from ``batch_at(i, default_rng([seed, r, i]))``
     and dropout is reseeded from (seed, rank, step). ``loss_of(train_model, batch)`` returns the loss to
     optimise and the number to log. ``progress.csv`` gets a row every ``log_every`` steps, ``eval.csv`` the
-    rows ``evaluate(step)`` returns every ``eval_every`` steps, TensorBoard both (``out/tb``)."""
+    rows ``evaluate(step)`` returns every ``eval_every`` steps, TensorBoard both (``out/tb``).
+    ``trainable_only``: checkpoints hold only the tensors that train (a LoRA adapter, not its base)."""
     out = Path(out)
     train_model = model
     if dist.world > 1:
@@ -341,7 +343,7 @@ def fit(model: torch.nn.Module, optimizer, scaler, amp_dtype, dist: Dist, state:
         if step % ckpt_every == 0 or step == end:
             state["step"] = step
             if dist.main:
-                save_checkpoint(ckpt_path, model, optimizer, state, scaler)
+                save_checkpoint(ckpt_path, model, optimizer, state, scaler, trainable_only)
                 atomic_write_json(out / "state.json", state)
             t_last = time.perf_counter()
     bar.close()

@@ -124,6 +124,17 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
                 "speed_episodes": 5, "switch_seeds": 50, "schedules": "all", "video_seconds": 16.0,
                 "render_size": (480, 360), "speed_steps": 2000},
     },
+    "08_language_driven_agent": {
+        # labelled: real rollouts for the judge's agreement (half successes); dev_examples: synthetic
+        # summaries the judge's prompt was chosen on; end_to_end: instructions per kind (single, two-step)
+        # from the paraphrase test split; lm_judge: the judge's model (smoke: SmolLM2's random twin)
+        "smoke": {"labelled": 8, "dev_examples": 8, "end_to_end": 2, "retries": 2, "lm_judge": "tiny-llama",
+                  "render_size": (160, 120), "latency_runs": 1},
+        "cpu": {"labelled": 200, "dev_examples": 200, "end_to_end": 30, "retries": 2, "lm_judge": "smollm2-135m",
+                "render_size": (320, 240), "latency_runs": 5},
+        "gpu": {"labelled": 400, "dev_examples": 400, "end_to_end": 60, "retries": 2, "lm_judge": "smollm2-135m",
+                "render_size": (480, 360), "latency_runs": 5},
+    },
     "03_policy_switching": {
         "smoke": {"seeds": 2, "steady_seeds": 1, "schedules": ["forward_to_backward", "flip_to_run"],
                   "video": True, "render_size": (160, 120), "video_seconds": 2.0},

@@ -23,7 +23,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from ..core.checkpoints import PRETRAINED_DIR
 from ..core.errors import InvalidArgumentError
+from ..core.provenance import verify_card_files
 from ..envs.metrics import SUCCESS_RULES, episode_metrics, skill_success
 from ..envs.skills import SKILLS, PlanStep
 
@@ -57,7 +59,10 @@ def rollout_summary(plan: list[PlanStep], trace: dict[str, Any], settle_s: float
     skip = int(round(settle_s / dt))
     for k, step in enumerate(plan):
         infos = [info for info, seg in zip(trace["infos"], trace["segment"]) if seg == k]
-        body = infos[skip:] if len(infos) > 2 * skip else infos
+        if SKILLS[step.skill].has_goal:  # the speed error is against the speed asked, whatever was run
+            infos = [{**info, "target_speed": step.target_speed} for info in infos]
+        # a flip is counted over the whole step (the turn may begin at once); speeds and heights after the settle
+        body = infos[skip:] if len(infos) > 2 * skip and step.skill != "front_flip" else infos
         metrics = episode_metrics(step.skill, body) if body else {}
         steps.append({"skill": step.skill, "target_speed": step.target_speed, "duration_s": step.duration_s,
                       "metrics": {key: round(float(v), 3) for key, v in metrics.items()}})
@@ -86,7 +91,7 @@ def _failure_mode(skill: str, metrics: dict[str, float]) -> str:
     """Which way a step failed its rule, in the judge's vocabulary."""
     up = metrics.get("upright_fraction", 1.0)
     if skill in ("run_forward", "run_backward"):
-        speed = metrics["mean_forward_speed"] * (1 if skill == "run_forward" else -1)
+        speed = metrics["mean_forward_speed" if skill == "run_forward" else "mean_backward_speed"]
         return "fell" if up < 0.9 else ("wrong_direction" if speed < 0 else "too_slow")
     if skill == "jump":
         return "fell" if up < 0.95 else "too_low"
@@ -131,7 +136,9 @@ def describe(instruction: str, summary: dict[str, Any]) -> str:
     for i, step in enumerate(check_summary(summary), 1):
         m = step["metrics"]
         asked = step["skill"] + (f" at {step['target_speed']:+g} m/s" if step.get("target_speed") is not None else "")
-        parts = [f"{key.replace('_', ' ')} {m[key]:.2f}" for key, _, _ in SUCCESS_RULES[step["skill"]]]
+        # each number beside the bar its rule sets: the judge compares, it need not remember the table
+        parts = [f"{key.replace('_', ' ')} {m[key]:.2f} (needs {'at least' if op == '>=' else 'at most'} {bar:g})"
+                 for key, op, bar in SUCCESS_RULES[step["skill"]]]
         if "upright_fraction" not in {k for k, _, _ in SUCCESS_RULES[step["skill"]]}:
             parts.append(f"upright fraction {m.get('upright_fraction', 1.0):.2f}")
         lines.append(f"Step {i}: asked {asked} for {step.get('duration_s', 0):g} s; measured " + ", ".join(parts))
@@ -212,11 +219,20 @@ class LMJudge:
         return parse_verdict(answer_text(success, mode, adjustment))  # the text is parsed and checked, as any answer
 
 
-def load_lm_judge(adapter: str | None = None, few_shot: list[tuple[str, str]] | None = None) -> LMJudge:
-    """SmolLM2-135M-Instruct as a judge: prompted, or with a LoRA ``adapter`` folder fine-tuned for it."""
+JUDGE_DIR = PRETRAINED_DIR / "judge"
+
+
+def load_lm_judge(adapter: str | None = None, few_shot: list[tuple[str, str]] | None = None,
+                  model: str = "smollm2-135m") -> LMJudge:
+    """SmolLM2-135M-Instruct as a judge (``model="tiny-llama"``: its random-weight twin, for smoke
+    tests): prompted, or with a LoRA ``adapter`` folder fine-tuned for it (``"committed"``: pretrained/judge,
+    from ``python -m helpers.finetune_judge``)."""
     from .translator import load_pretrained_lm
 
-    tokenizer, model = load_pretrained_lm("smollm2-135m")
+    tokenizer, model = load_pretrained_lm(model)
+    if adapter == "committed":  # pretrained/judge, its files checked against the card and manifest first
+        verify_card_files(JUDGE_DIR)
+        adapter = str(JUDGE_DIR)
     if adapter:
         from peft import PeftModel  # noqa: PLC0415 - only a fine-tuned judge needs peft
 

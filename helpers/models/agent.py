@@ -15,11 +15,13 @@ and by the LM judge (which drives the loop: its ``adjustment`` changes the plan 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
+from ..core.checkpoints import MANIFEST
 from ..core.errors import InvalidArgumentError
 from ..core.media import caption, save_video
 from ..envs.factory import make_env
@@ -81,15 +83,20 @@ class Agent:
         self.verifier = verifier or RuleVerifier()
 
     @classmethod
-    def load(cls, judge: str = "lm") -> "Agent":
-        """The committed translator and generalist; the LM judge (``judge="lm"``) or the rules alone."""
+    def load(cls, judge: str = "lm", generalist: str | None = None, translator: str | None = None) -> "Agent":
+        """The committed translator and generalist (or the folders given); the LM judge (``judge="lm"``)
+        or the rules alone (``"rules"``) driving the retries."""
         from ..language.judge import load_lm_judge
-        from ..language.translation import load_translator
-        from .generalist_policy import load_committed_generalist
+        from ..language.translation import DEFAULT_TRANSLATOR, load_translator
+        from .generalist_policy import load_committed_generalist, load_generalist_policy
 
-        translator = load_translator()
-        lm = load_lm_judge() if judge == "lm" else RuleVerifier()
-        return cls(translator, load_committed_generalist(), lm)
+        if judge not in ("lm", "rules"):
+            raise InvalidArgumentError(f"judge must be 'lm' or 'rules', got {judge!r}")
+        words = load_translator(translator or DEFAULT_TRANSLATOR)
+        # safetensors and JSON (no pickle): a folder without a manifest (a training run's export) loads unchecked
+        policy = load_committed_generalist() if not generalist else \
+            load_generalist_policy(generalist, verify=(Path(generalist) / MANIFEST).exists())
+        return cls(words, policy, load_lm_judge() if judge == "lm" else RuleVerifier())
 
     def rollout(self, plan: list[PlanStep], seed: int, render: bool = False) -> dict[str, Any]:
         if SKILLS[plan[0].skill].body == "cheetah":

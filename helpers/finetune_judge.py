@@ -1,0 +1,61 @@
+"""Fine-tune the LM judge (SmolLM2-135M-Instruct + LoRA) to read rollout summaries as the rule verifier does.
+
+    python -m helpers.finetune_judge --steps 300 --out runs/judge/main --publish pretrained/judge
+    python -m helpers.finetune_judge --model tiny-llama --steps 4 --n-train 40 --n-dev 8 --out /tmp/judge   # smoke
+
+Every setting of :class:`helpers.language.judge_tuning.JudgeTuneConfig` is a flag. Killed at any
+moment, the same command resumes. The last line printed is one JSON object with the run's folder,
+steps and the dev agreement.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from . import REPO_ROOT
+from .core.errors import cli_errors
+from .core.training import config_command, parse_config
+from .language.judge_tuning import JudgeTuneConfig, agreement_rate, train
+from .language.judge_data import synthetic_examples
+
+
+def _extra_flags(parser) -> None:
+    parser.add_argument("--out", default=None, help="run folder (default: runs/judge/main)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    parser.add_argument("--stop-after", type=int, default=None, help="end this sitting after this many steps")
+    parser.add_argument("--publish", default=None, metavar="DIR", help="after training, publish the adapter to DIR with its card")
+    parser.add_argument("--no-progress", action="store_true")
+
+
+def run(argv: list[str]) -> dict:
+    started = time.time()
+    cfg, args = parse_config(JudgeTuneConfig, argv, prog="python -m helpers.finetune_judge",
+                             description=__doc__.split("\n")[0], extra=_extra_flags)
+    torch.set_num_threads(args.threads)
+    out = Path(args.out) if args.out else REPO_ROOT / "runs" / "judge" / "main"
+    judge, state = train(cfg, out, progress=not args.no_progress, stop_after=args.stop_after)
+    result = {"out": str(out), "step": state["step"], "train_seconds": round(state["train_seconds"], 1)}
+    if state["step"] >= cfg.steps:
+        result["dev"] = agreement_rate(judge, synthetic_examples(cfg.n_dev, seed=cfg.seed))
+        if args.publish:
+            from .language.judge_tuning import publish  # noqa: PLC0415
+
+            command = config_command("python -m helpers.finetune_judge", cfg) + f" --publish {args.publish}"
+            card = publish(cfg, out, Path(args.publish), command, started)
+            result["published"] = args.publish
+            result["evaluation"] = card["evaluation"]["dev"]
+    print(json.dumps(result))
+    return result
+
+
+def main(argv: list[str] | None = None) -> dict:
+    return cli_errors(run, list(sys.argv[1:] if argv is None else argv))
+
+
+if __name__ == "__main__":
+    main()
