@@ -23,6 +23,14 @@
 # the simulator is. That last number matters more than it seems: every later notebook is, one way
 # or another, limited by how many simulator steps per second we can afford.
 
+# %% [markdown]
+# **Learning goals.** After this notebook you can:
+#
+# * pick a rendering backend with `MUJOCO_GL` and say whether a GPU helps at this stage;
+# * read the cheetah's observation: which index is the torso height, the pitch, the forward speed;
+# * say how the HalfCheetah, Humanoid and HumanoidStandup episodes end and what standing still earns;
+# * measure raw physics against a plain `env.step` loop and explain what the gap costs later.
+
 # %% tags=["parameters"]
 PROFILE = "cpu"  # smoke | cpu | gpu
 
@@ -159,3 +167,39 @@ plt.show()
 
 # %% tags=["hide"]
 lesson.save()
+
+# %% [markdown]
+# ## Exercises
+#
+# Each exercise is a function to finish (the `TODO`). `check(...)` runs it on a few small cases and
+# says what is wrong, if anything; it never stops the notebook. `show_solution("...")` shows one
+# answer (from [`helpers/course/solutions.py`](../helpers/course/solutions.py)): try first.
+#
+# **1 · Forward speed from an observation.** Using the observation table above, finish
+# `forward_speed(obs)`. The check compares it with the simulator's own velocity along a random rollout.
+
+# %% tags=["exercise"]
+import numpy as np
+
+from helpers.course.exercises import check, show_solution
+
+def forward_speed(obs):
+    """The cheetah's forward speed in m/s, read from one observation."""
+    return 0.0  # TODO: which index of the table above is the forward velocity?
+
+
+check("00.forward_speed", forward_speed)
+
+# %% [markdown]
+# **2 · Upright or not?** The pitch (index 1) keeps counting through every flip: after one front
+# flip it is about 2π, not 0. Finish `is_upright(obs)`: True when the torso's up axis points above the
+# horizontal. The course's `upright_fraction` metric is the share of steps where this holds.
+
+# %% tags=["exercise"]
+def is_upright(obs):
+    """True when the cheetah's torso points up, from one observation."""
+    pitch = obs[1]
+    return bool(abs(pitch) < np.pi / 2)  # TODO: wrong after a full flip; what ignores whole turns?
+
+
+check("00.upright", is_upright)

@@ -24,6 +24,14 @@
 # (SB3) on HalfCheetah: same hyperparameters, same seeds, same budget. If our version is right, the
 # two should land within noise of each other.
 
+# %% [markdown]
+# **Learning goals.** After this notebook you can:
+#
+# * compute GAE advantages, treating a terminated episode differently from a truncated one;
+# * explain what the clipped objective does for a positive and for a negative advantage;
+# * name the three normalisations PPO needs (observations, rewards, advantages) and what each fixes;
+# * compare an implementation with a library fairly: same hyperparameters, seeds and budget, several seeds.
+
 # %% tags=["parameters"]
 PROFILE = "cpu"  # smoke | cpu | gpu
 
@@ -362,3 +370,43 @@ results["diagnostics_last_update"] = diagnostics.round(5).to_dict()
 results["reload_check"] = {"return_during_run": float(first["eval_returns"][0]),
                            "return_after_load": again["returns"][0]}
 lesson.save()
+
+# %% [markdown]
+# ## Exercises
+#
+# Each exercise is a function to finish (the `TODO`). `check(...)` runs it on a few small cases and
+# says what is wrong, if anything; it never stops the notebook. `show_solution("...")` shows one
+# answer (from [`helpers/course/solutions.py`](../helpers/course/solutions.py)): try first.
+#
+# **1 · GAE by hand.** Finish `gae(...)` for one environment (1-D arrays), following section 2:
+# the TD error, then the backward recursion, both stopping at an episode's end. The check tries a
+# single step, a short trajectory, a termination and a truncation, and names the rule you missed.
+
+# %% tags=["exercise"]
+import numpy as np
+
+from helpers.course.exercises import check, show_solution
+
+def gae(rewards, values, next_values, terminated, truncated, gamma, lam):
+    """Advantages A_t for one environment's trajectory; next_values[t] is V(s_t+1)."""
+    advantages = np.zeros(len(rewards))
+    for t in reversed(range(len(rewards))):
+        delta = 0.0  # TODO: the TD error of step t (what if the episode terminated at t?)
+        advantages[t] = delta  # TODO: plus γ·λ·A_t+1, unless the episode ended at step t
+    return advantages
+
+
+check("01.gae", gae)
+
+# %% [markdown]
+# **2 · The clipped objective.** Finish `clipped_objective(ratio, advantage, clip_range)`: the
+# per-sample objective PPO maximises (its loss is the negative mean). The check asks about six
+# samples, one for each way the ratio and the advantage can meet the clip.
+
+# %% tags=["exercise"]
+def clipped_objective(ratio, advantage, clip_range):
+    """PPO's per-sample objective to maximise, for arrays of probability ratios and advantages."""
+    return ratio * advantage  # TODO: clip the ratio to [1 - clip_range, 1 + clip_range], keep the pessimistic term
+
+
+check("01.clip", clipped_objective)

@@ -21,6 +21,14 @@
 # and publishes each expert with a model card. These experts are the teachers of everything that
 # follows: notebook 03 switches between them, notebook 04 turns their behaviour into datasets.
 
+# %% [markdown]
+# **Learning goals.** After this notebook you can:
+#
+# * turn a skill's name into a reward, and spot a reward a policy can exploit (a jump spent lying on its back);
+# * choose between PPO and SAC by cost per environment step and per CPU hour;
+# * train an expert over several sittings (resumable) and publish it with a model card;
+# * judge an expert by a rule that says what its name means, not by its return alone.
+
 # %% tags=["parameters"]
 PROFILE = "cpu"  # smoke | cpu | gpu
 TRAIN = None  # None: the profile decides (cpu loads the committed experts, gpu trains from scratch)
@@ -513,3 +521,34 @@ results["does_what_it_says"] = {k: v == "yes" for k, v in summary["does what its
 
 # %% tags=["hide"]
 lesson.save()
+
+# %% [markdown]
+# ## Exercises
+#
+# Each exercise is a function to finish (the `TODO`). `check(...)` runs it on a few small cases and
+# says what is wrong, if anything; it never stops the notebook. `show_solution("...")` shows one
+# answer (from [`helpers/course/solutions.py`](../helpers/course/solutions.py)): try first.
+#
+# **1 · A jump that lands on its feet.** Finish `jump_reward(info, action)`, the reward the jump
+# expert was trained on:
+#
+# $$r = \max(0, u)\,\big(5\max(0, h - 0.57) + 10\max(0, f - 0.11)\big) - 2\,|v| - 0.1\textstyle\sum_i a_i^2$$
+#
+# with the torso height $h$ (`info["torso_height"]`), the lower foot's height $f$
+# (`"lowest_foot_height"`), the torso's up axis $u$ (`"torso_up"`: 1 upright, -1 on its back) and the
+# forward speed $v$ (`"x_velocity"`). The starter pays height alone; the check finds the states it
+# overpays.
+
+# %% tags=["exercise"]
+import numpy as np
+
+from helpers.course.exercises import check, show_solution
+
+def jump_reward(info, action):
+    """The jump skill's reward for one step, from the step's info and the action taken."""
+    height = max(0.0, info["torso_height"] - 0.57)  # metres above the rest height
+    clearance = max(0.0, info["lowest_foot_height"] - 0.11)  # the lower foot's height above its rest
+    return 5.0 * height + 10.0 * clearance  # TODO: the uprightness factor, the drift cost, the control cost
+
+
+check("02.jump_reward", jump_reward)

@@ -22,6 +22,15 @@
 # expert's gait. This notebook measures what that costs, over many seeds, so that the unified
 # Transformer of notebook 06 has honest numbers to beat.
 
+# %% [markdown]
+# **Learning goals.** After this notebook you can:
+#
+# * compose experts with a switching controller and measure every switch: time to the new behaviour,
+#   reward lost, falls;
+# * put rewards of very different sizes on one scale (random = 0, steady expert = 1);
+# * explain why an expert trained from its own resets fails from another expert's states;
+# * state the baseline numbers that notebook 06's generalist has to beat.
+
 # %% tags=["parameters"]
 PROFILE = "cpu"  # smoke | cpu | gpu
 
@@ -175,3 +184,42 @@ results.update({
     "video": str(video_path) if video_path else None,
 })
 lesson.save()
+
+# %% [markdown]
+# ## Exercises
+#
+# Each exercise is a function to finish (the `TODO`). `check(...)` runs it on a few small cases and
+# says what is wrong, if anything; it never stops the notebook. `show_solution("...")` shows one
+# answer (from [`helpers/course/solutions.py`](../helpers/course/solutions.py)): try first.
+#
+# **1 · Did it fall?** Finish `fell_over(torso_up, dt)`: True when, after a switch, the cheetah spent
+# more than 1 s *in total* upside down (`torso_up < 0`, one value per step of `dt` seconds).
+
+# %% tags=["exercise"]
+import numpy as np
+
+from helpers.course.exercises import check, show_solution
+
+def fell_over(torso_up, dt):
+    """True when the torso was upside down for more than 1 s in total."""
+    torso_up = np.asarray(torso_up)
+    return bool(np.any(torso_up < 0))  # TODO: a flip passes upside down too; how long is too long?
+
+
+check("03.fell_over", fell_over)
+
+# %% [markdown]
+# **2 · Time to the new behaviour.** Finish `time_to_behaviour(reward, steady, floor, dt)`, the rule of
+# "What recovered means" above: average the reward over 1 s windows; the behaviour is reached at the
+# end of the first window whose mean is at least `steady - 0.2 * (steady - floor)`; a switch that never
+# gets there is charged the whole segment.
+
+# %% tags=["exercise"]
+def time_to_behaviour(reward, steady, floor, dt):
+    """Seconds from the switch until the new behaviour shows (the segment's length if it never does)."""
+    threshold = steady - 0.2 * (steady - floor)
+    window = int(round(1.0 / dt))  # steps in 1 s
+    return len(reward) * dt  # TODO: the end of the first 1 s window whose mean reward reaches the threshold
+
+
+check("03.time_to_behaviour", time_to_behaviour)

@@ -23,6 +23,14 @@
 # simulator is the bottleneck), memory (a million steps must not mean a million steps in RAM) and
 # safety (a collection killed halfway must finish on rerun, with no episode lost or duplicated).
 
+# %% [markdown]
+# **Learning goals.** After this notebook you can:
+#
+# * read a Minari episode: n actions and rewards, n + 1 observations, terminations against truncations;
+# * make three quality levels (expert, medium, random) and place them with a normalised score;
+# * collect fast (one policy call for many environments) with memory that stays flat as the steps grow;
+# * make a collection safe to kill: rerun, it finishes without losing or duplicating an episode.
+
 # %% tags=["parameters"]
 PROFILE = "cpu"  # smoke | cpu | gpu
 
@@ -321,3 +329,39 @@ if budget["ray_demo_steps"]:
 
 # %% tags=["hide"]
 lesson.save()
+
+# %% [markdown]
+# ## Exercises
+#
+# Each exercise is a function to finish (the `TODO`). `check(...)` runs it on a few small cases and
+# says what is wrong, if anything; it never stops the notebook. `show_solution("...")` shows one
+# answer (from [`helpers/course/solutions.py`](../helpers/course/solutions.py)): try first.
+#
+# **1 · Counting steps.** `dataset.iterate_episodes()` yields Minari `EpisodeData` objects with
+# `observations`, `actions`, `rewards`, `terminations` and `truncations`. Finish
+# `total_steps(episodes)`; the check uses a few small episodes of known length.
+
+# %% tags=["exercise"]
+import numpy as np
+
+from helpers.course.exercises import check, show_solution
+
+def total_steps(episodes):
+    """The number of environment steps in a list of Minari episodes."""
+    return sum(len(ep.observations) for ep in episodes)  # TODO: is one observation one step?
+
+
+check("04.total_steps", total_steps)
+
+# %% [markdown]
+# **2 · The normalised score.** The quality levels above are placed on D4RL's scale: random actions
+# score 0 and the expert 100 (the Decision Transformer paper's numbers are on it). Finish
+# `normalised_score(ret, random_return, expert_return)`.
+
+# %% tags=["exercise"]
+def normalised_score(ret, random_return, expert_return):
+    """A return on the scale random = 0, expert = 100."""
+    return 100.0 * ret / expert_return  # TODO: random actions should score 0
+
+
+check("04.normalised_score", normalised_score)

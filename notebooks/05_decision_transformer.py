@@ -24,6 +24,14 @@
 # and it should run like the half-good data. That is the Decision Transformer (Chen et al., 2021),
 # and the stepping stone to notebook 06, where the same model is told *which skill* to perform.
 
+# %% [markdown]
+# **Learning goals.** After this notebook you can:
+#
+# * label every step with its return-to-go and lay out a Decision Transformer's tokens (return, state, action);
+# * explain causal attention: which tokens each position may see, and why never the future;
+# * ask a trained DT for a return and read the sweep: where it obeys the request and where it does not;
+# * compare a DT with behaviour cloning on the same data and say what return conditioning adds.
+
 # %% tags=["parameters"]
 PROFILE = "cpu"  # smoke | cpu | gpu
 
@@ -468,3 +476,38 @@ else:
 
 # %% tags=["hide"]
 lesson.save()
+
+# %% [markdown]
+# ## Exercises
+#
+# Each exercise is a function to finish (the `TODO`). `check(...)` runs it on a few small cases and
+# says what is wrong, if anything; it never stops the notebook. `show_solution("...")` shows one
+# answer (from [`helpers/course/solutions.py`](../helpers/course/solutions.py)): try first.
+#
+# **1 · Returns-to-go.** Finish `returns_to_go(rewards)` for one episode: $R_t = r_t + r_{t+1} + \dots + r_T$,
+# the number each step is labelled with in "The tokens" above.
+
+# %% tags=["exercise"]
+import numpy as np
+
+from helpers.course.exercises import check, show_solution
+
+def returns_to_go(rewards):
+    """The return still to come at every step of one episode."""
+    return np.cumsum(rewards)  # TODO: this is the return so far
+
+
+check("05.returns_to_go", returns_to_go)
+
+# %% [markdown]
+# **2 · The causal mask.** Finish `causal_mask(n)`: an `(n, n)` boolean array, True where the token
+# at row i may attend to the token at column j. The check also feeds it to
+# `scaled_dot_product_attention` and compares with `is_causal=True`, which the model uses.
+
+# %% tags=["exercise"]
+def causal_mask(n):
+    """Which of n tokens each token may attend to."""
+    return np.ones((n, n), dtype=bool)  # TODO: a token may see itself and the past, never the future
+
+
+check("05.causal_mask", causal_mask)

@@ -16,8 +16,10 @@ def test_export_writes_files_not_blobs_and_hides_tagged_cells(tmp_path):
     video = tmp_path / "artifacts" / "clip.mp4"
     video.parent.mkdir()
     video.write_bytes(b"\x00\x00\x00\x18ftypmp42")
+    (tmp_path / "helpers").mkdir()
+    (tmp_path / "helpers" / "x.py").write_text("")
     nb = new_notebook(cells=[
-        new_markdown_cell("# 01 · A post\n\nWhat this post is about."),
+        new_markdown_cell("# 01 · A post\n\nWhat this post is about, in [the code](../helpers/x.py)."),
         new_code_cell("PROFILE = 'smoke'", metadata={"tags": ["parameters"]}),
         new_code_cell("import secret_plumbing", metadata={"tags": ["hide"]}),
         new_code_cell("plot()", outputs=[new_output("display_data", data={
@@ -39,6 +41,7 @@ def test_export_writes_files_not_blobs_and_hides_tagged_cells(tmp_path):
     figures = list((tmp_path / "blog" / "01_a_post" / "media").glob("*.png"))
     assert len(figures) == 1 and figures[0].read_bytes() == PNG
     assert post_info["title"] == "01 · A post"
+    assert "[the code](../../helpers/x.py)" in post  # relative to the post, not to notebooks/
 
 
 def test_index_lists_posts(tmp_path):
@@ -49,5 +52,5 @@ def test_index_lists_posts(tmp_path):
         nbformat.write(nb, executed / f"{stem}.ipynb")
     export_all(executed, tmp_path / "blog")
     index = (tmp_path / "blog" / "index.md").read_text()
-    assert "[00_first](00_first/index.md): Summary of 00_first." in index
+    assert "- [00_first](00_first/index.md)" in index and index.startswith("# Building a generalist RL agent")
     assert index.index("00_first") < index.index("01_second")

@@ -25,6 +25,7 @@ HIDE_CELL = {"hide", "remove-cell", "parameters", "injected-parameters"}
 HIDE_INPUT = {"hide-input", "remove-input"}
 HIDE_OUTPUT = {"hide-output", "remove-output"}
 MEDIA_SRC = re.compile(r'(src|href)="([^"]+\.(?:mp4|webm|gif|png|jpg|jpeg|svg))"')
+MD_LINK = re.compile(r"\]\(([^)\s#]+)(#[^)\s]*)?\)")
 DATA_URI = re.compile(r'src="data:(image/(?:png|jpeg|gif)|video/mp4);base64,([^"]+)"')
 
 
@@ -87,6 +88,22 @@ def _copy_media(markdown: str, post_dir: Path, notebook_dir: Path) -> tuple[str,
     return markdown, copied
 
 
+def _relink(markdown: str, post_dir: Path, notebook_dir: Path) -> str:
+    """Links written relative to notebooks/ (``../helpers/models/dt.py``) rewritten relative to the post."""
+    import os
+
+    def fix(match: re.Match) -> str:
+        target, anchor = match.group(1), match.group(2) or ""
+        if target.startswith(("http://", "https://", "mailto:", "media/")):
+            return match.group(0)
+        path = (notebook_dir / target).resolve()
+        if not path.exists():
+            return match.group(0)
+        return f"]({os.path.relpath(path, post_dir.resolve())}{anchor})"
+
+    return MD_LINK.sub(fix, markdown)
+
+
 def _title(nb: nbformat.NotebookNode, fallback: str) -> tuple[str, str]:
     for cell in nb.cells:
         if cell.cell_type == "markdown":
@@ -116,6 +133,7 @@ def export_notebook(executed: Path, out_root: Path, notebook_dir: Path | None = 
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
     body, copied = _copy_media(body, post_dir, notebook_dir)
+    body = _relink(body, post_dir, notebook_dir)
     if "base64," in body:
         raise ValueError(f"{executed}: a base64 blob survived the export")
     (post_dir / "index.md").write_text(body)
@@ -123,15 +141,17 @@ def export_notebook(executed: Path, out_root: Path, notebook_dir: Path | None = 
             "figures": sorted(resources.get("outputs", {})), "media": copied}
 
 
-def export_all(executed_dir: Path, out_root: Path) -> list[dict]:
+def export_all(executed_dir: Path, out_root: Path, template: Path | None = None, profile: str | None = None) -> list[dict]:
+    """Every executed notebook as an appendix post, and ``out_root/index.md``: the course's one post
+    (``course/post.md`` with its numbers filled in from the results files and cards of ``profile``,
+    by default the executed folder's name)."""
+    from .post import POST_TEMPLATE, write_post
+
     executed_dir, out_root = Path(executed_dir), Path(out_root)
     notebooks = sorted(p for p in executed_dir.glob("[0-9][0-9]_*.ipynb") if not p.name.endswith(".input.ipynb"))
     if not notebooks:
         raise NotAvailableError(f"no executed notebooks in {executed_dir}: run `make notebooks` first")
     posts = [export_notebook(p, out_root) for p in notebooks]
-    lines = ["# Building generalist RL agents: the posts", "",
-             f"Exported from the executed notebooks in `{executed_dir.relative_to(REPO_ROOT) if executed_dir.is_relative_to(REPO_ROOT) else executed_dir}`.", ""]
-    for post in posts:
-        lines.append(f"- [{post['title']}]({post['stem']}/index.md)" + (f": {post['summary']}" if post["summary"] else ""))
-    (out_root / "index.md").write_text("\n".join(lines) + "\n")
+    profile = profile or (executed_dir.name if executed_dir.name in ("smoke", "cpu", "gpu") else "cpu")
+    write_post(out_root / "index.md", profile, template or POST_TEMPLATE, appendix=posts)
     return posts
