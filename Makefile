@@ -22,6 +22,7 @@ help:
 	@echo "make course     setup, execute the course notebooks (PROFILE=$(PROFILE)) and export the blog"
 	@echo "make blog       export executed notebooks in build/executed/ to Markdown under blog/"
 	@echo "make lab        open JupyterLab with the .py notebooks paired as notebooks"
+	@echo "make colab      regenerate the committed Colab copies in course/colab/ from notebooks/*.py"
 	@echo "make benchmarks run benchmarks/*.py --json, results in results/benchmarks/"
 
 $(BIN)/python:

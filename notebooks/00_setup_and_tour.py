@@ -168,7 +168,7 @@ plt.show()
 # %% tags=["hide"]
 lesson.save()
 
-# %% [markdown]
+# %% [markdown] tags=["exercise"]
 # ## Exercises
 #
 # Each exercise is a function to finish (the `TODO`). `check(...)` runs it on a few small cases and
@@ -183,6 +183,7 @@ import numpy as np
 
 from helpers.course.exercises import check, show_solution
 
+
 def forward_speed(obs):
     """The cheetah's forward speed in m/s, read from one observation."""
     return 0.0  # TODO: which index of the table above is the forward velocity?
@@ -190,7 +191,7 @@ def forward_speed(obs):
 
 check("00.forward_speed", forward_speed)
 
-# %% [markdown]
+# %% [markdown] tags=["exercise"]
 # **2 · Upright or not?** The pitch (index 1) keeps counting through every flip: after one front
 # flip it is about 2π, not 0. Finish `is_upright(obs)`: True when the torso's up axis points above the
 # horizontal. The course's `upright_fraction` metric is the share of steps where this holds.

@@ -371,7 +371,7 @@ results["reload_check"] = {"return_during_run": float(first["eval_returns"][0]),
                            "return_after_load": again["returns"][0]}
 lesson.save()
 
-# %% [markdown]
+# %% [markdown] tags=["exercise"]
 # ## Exercises
 #
 # Each exercise is a function to finish (the `TODO`). `check(...)` runs it on a few small cases and
@@ -387,6 +387,7 @@ import numpy as np
 
 from helpers.course.exercises import check, show_solution
 
+
 def gae(rewards, values, next_values, terminated, truncated, gamma, lam):
     """Advantages A_t for one environment's trajectory; next_values[t] is V(s_t+1)."""
     advantages = np.zeros(len(rewards))
@@ -398,7 +399,7 @@ def gae(rewards, values, next_values, terminated, truncated, gamma, lam):
 
 check("01.gae", gae)
 
-# %% [markdown]
+# %% [markdown] tags=["exercise"]
 # **2 · The clipped objective.** Finish `clipped_objective(ratio, advantage, clip_range)`: the
 # per-sample objective PPO maximises (its loss is the negative mean). The check asks about six
 # samples, one for each way the ratio and the advantage can meet the clip.

@@ -522,7 +522,7 @@ results["does_what_it_says"] = {k: v == "yes" for k, v in summary["does what its
 # %% tags=["hide"]
 lesson.save()
 
-# %% [markdown]
+# %% [markdown] tags=["exercise"]
 # ## Exercises
 #
 # Each exercise is a function to finish (the `TODO`). `check(...)` runs it on a few small cases and
@@ -543,6 +543,7 @@ lesson.save()
 import numpy as np
 
 from helpers.course.exercises import check, show_solution
+
 
 def jump_reward(info, action):
     """The jump skill's reward for one step, from the step's info and the action taken."""

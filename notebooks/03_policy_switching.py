@@ -185,7 +185,7 @@ results.update({
 })
 lesson.save()
 
-# %% [markdown]
+# %% [markdown] tags=["exercise"]
 # ## Exercises
 #
 # Each exercise is a function to finish (the `TODO`). `check(...)` runs it on a few small cases and
@@ -200,6 +200,7 @@ import numpy as np
 
 from helpers.course.exercises import check, show_solution
 
+
 def fell_over(torso_up, dt):
     """True when the torso was upside down for more than 1 s in total."""
     torso_up = np.asarray(torso_up)
@@ -208,7 +209,7 @@ def fell_over(torso_up, dt):
 
 check("03.fell_over", fell_over)
 
-# %% [markdown]
+# %% [markdown] tags=["exercise"]
 # **2 · Time to the new behaviour.** Finish `time_to_behaviour(reward, steady, floor, dt)`, the rule of
 # "What recovered means" above: average the reward over 1 s windows; the behaviour is reached at the
 # end of the first window whose mean is at least `steady - 0.2 * (steady - floor)`; a switch that never

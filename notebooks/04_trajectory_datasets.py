@@ -330,7 +330,7 @@ if budget["ray_demo_steps"]:
 # %% tags=["hide"]
 lesson.save()
 
-# %% [markdown]
+# %% [markdown] tags=["exercise"]
 # ## Exercises
 #
 # Each exercise is a function to finish (the `TODO`). `check(...)` runs it on a few small cases and
@@ -346,6 +346,7 @@ import numpy as np
 
 from helpers.course.exercises import check, show_solution
 
+
 def total_steps(episodes):
     """The number of environment steps in a list of Minari episodes."""
     return sum(len(ep.observations) for ep in episodes)  # TODO: is one observation one step?
@@ -353,7 +354,7 @@ def total_steps(episodes):
 
 check("04.total_steps", total_steps)
 
-# %% [markdown]
+# %% [markdown] tags=["exercise"]
 # **2 · The normalised score.** The quality levels above are placed on D4RL's scale: random actions
 # score 0 and the expert 100 (the Decision Transformer paper's numbers are on it). Finish
 # `normalised_score(ret, random_return, expert_return)`.

@@ -477,7 +477,7 @@ else:
 # %% tags=["hide"]
 lesson.save()
 
-# %% [markdown]
+# %% [markdown] tags=["exercise"]
 # ## Exercises
 #
 # Each exercise is a function to finish (the `TODO`). `check(...)` runs it on a few small cases and
@@ -492,6 +492,7 @@ import numpy as np
 
 from helpers.course.exercises import check, show_solution
 
+
 def returns_to_go(rewards):
     """The return still to come at every step of one episode."""
     return np.cumsum(rewards)  # TODO: this is the return so far
@@ -499,7 +500,7 @@ def returns_to_go(rewards):
 
 check("05.returns_to_go", returns_to_go)
 
-# %% [markdown]
+# %% [markdown] tags=["exercise"]
 # **2 · The causal mask.** Finish `causal_mask(n)`: an `(n, n)` boolean array, True where the token
 # at row i may attend to the token at column j. The check also feeds it to
 # `scaled_dot_product_attention` and compares with `is_causal=True`, which the model uses.

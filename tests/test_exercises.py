@@ -18,7 +18,7 @@ def exercise_cells(source):
     import jupytext
 
     nb = jupytext.read(source)
-    return [cell.source for cell in nb.cells if "exercise" in cell.metadata.get("tags", [])]
+    return [cell.source for cell in nb.cells if cell.cell_type == "code" and "exercise" in cell.metadata.get("tags", [])]
 
 
 def starters(stem):
@@ -50,6 +50,12 @@ def test_every_exercise_of_a_notebook_is_in_its_exercises_section(stem):
     text = source.read_text()
     assert "\n# ## Exercises\n" in text, f"{source.name} has no '## Exercises' section"
     assert text.index("## Exercises") > text.rindex("lesson.save()"), "the exercises come after the results are saved"
+    import jupytext
+
+    nb = jupytext.read(source)
+    first = next(i for i, c in enumerate(nb.cells) if c.source.startswith("## Exercises"))
+    untagged = [c.source[:40] for c in nb.cells[first:] if "exercise" not in c.metadata.get("tags", [])]
+    assert not untagged, f"every cell of the exercises section is tagged 'exercise' (the blog can drop them): {untagged}"
     found = starters(stem)
     expected = {i for i, ex in EXERCISES.items() if ex.notebook == stem}
     assert set(found) == expected, f"{source.name} checks {sorted(found)}, the registry has {sorted(expected)}"
@@ -107,7 +113,8 @@ def _gae_across_episodes(r, v, nv, term, trunc, gamma, lam):
 
 MISTAKES = [
     ("00.forward_speed", lambda obs: float(obs[9]), "index 9"),
-    ("00.upright", lambda obs: bool(math.cos(obs[1] % math.pi) > 0), "lying on its back"),
+    ("00.upright", lambda obs: bool(abs(obs[1]) < math.pi / 2), "not wrapped"),
+    ("00.upright", lambda obs: bool(obs[1] < math.pi / 2), "up axis points above the horizontal"),
     ("01.gae", _gae_without_lambda, "as if λ were 1"),
     ("01.gae", _gae_keeping_terminal_value, "keeping the next value at the terminated step"),
     ("01.gae", _gae_across_episodes, "carrying the advantage across the episode's end"),
@@ -121,7 +128,7 @@ MISTAKES = [
     ("03.fell_over", lambda up, dt: bool(np.sum(np.asarray(up) <= 0) * dt > 1.0), "not <= 0"),
     ("03.fell_over", lambda up, dt: bool(np.sum(np.asarray(up) < 0) > 20), "seconds, not steps"),
     ("03.time_to_behaviour", lambda r, s, f, dt: float(np.argmax(np.asarray(r) >= s - 0.2 * (s - f)) * dt)
-     if np.any(np.asarray(r) >= s - 0.2 * (s - f)) else len(r) * dt, "1 s windows"),
+     if np.any(np.asarray(r) >= s - 0.2 * (s - f)) else len(r) * dt, "1 s window"),
     ("03.time_to_behaviour", lambda r, s, f, dt: solution("03.time_to_behaviour")(r, s, 0.0, dt), "−0.48"),
     ("04.total_steps", lambda eps: sum(len(e.observations) for e in eps), "n + 1 observations"),
     ("04.total_steps", lambda eps: len(eps), "the number of episodes"),

@@ -21,7 +21,7 @@ import nbformat
 from .. import REPO_ROOT
 from ..core.errors import NotAvailableError
 
-HIDE_CELL = {"hide", "remove-cell", "parameters", "injected-parameters"}
+HIDE_CELL = {"hide", "remove-cell", "parameters", "injected-parameters", "exercise"}  # exercises stay in the notebooks
 HIDE_INPUT = {"hide-input", "remove-input"}
 HIDE_OUTPUT = {"hide-output", "remove-output"}
 MEDIA_SRC = re.compile(r'(src|href)="([^"]+\.(?:mp4|webm|gif|png|jpg|jpeg|svg))"')

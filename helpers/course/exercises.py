@@ -70,7 +70,8 @@ def evaluate(exercise_id: str, answer: Any) -> Feedback:
     try:
         detail = ex.run(answer)
     except Wrong as wrong:
-        return Feedback(False, f"✗ {ex.id} ({ex.title}): not yet. {wrong}")
+        text = str(wrong)
+        return Feedback(False, f"✗ {ex.id} ({ex.title}): not yet. {text[:1].upper()}{text[1:]}")
     return Feedback(True, f"✓ {ex.id} ({ex.title}): correct. {detail}")
 
 

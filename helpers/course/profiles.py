@@ -130,7 +130,7 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
         # from the paraphrase test split; lm_judge: the judge's model (smoke: SmolLM2's random twin)
         "smoke": {"labelled": 8, "dev_examples": 8, "end_to_end": 2, "retries": 2, "lm_judge": "tiny-llama",
                   "render_size": (160, 120), "latency_runs": 1},
-        "cpu": {"labelled": 200, "dev_examples": 200, "end_to_end": 30, "retries": 2, "lm_judge": "smollm2-135m",
+        "cpu": {"labelled": 100, "dev_examples": 100, "end_to_end": 20, "retries": 2, "lm_judge": "smollm2-135m",
                 "render_size": (320, 240), "latency_runs": 5},
         "gpu": {"labelled": 400, "dev_examples": 400, "end_to_end": 60, "retries": 2, "lm_judge": "smollm2-135m",
                 "render_size": (480, 360), "latency_runs": 5},

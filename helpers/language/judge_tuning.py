@@ -42,6 +42,9 @@ class JudgeTuneConfig:
     weight_decay: float = 0.0
     lora_r: int = 8
     lora_alpha: int = 16
+    # LoRA on the top layers only: the backward pass stops below them, about 2.5x cheaper a step on
+    # the CPU than all 30 layers of SmolLM2
+    lora_layers: int = 8
     grad_clip: float = 1.0
     seed: int = 0
     log_every: int = 10
@@ -51,7 +54,7 @@ class JudgeTuneConfig:
     precision: str = "auto"
 
     def __post_init__(self):
-        for name in ("n_train", "n_dev", "steps", "batch_size", "log_every", "ckpt_every", "lora_r"):
+        for name in ("n_train", "n_dev", "steps", "batch_size", "log_every", "ckpt_every", "lora_r", "lora_layers"):
             if getattr(self, name) <= 0:
                 raise InvalidArgumentError(f"{name} must be positive, got {getattr(self, name)}")
 
@@ -87,8 +90,10 @@ def train(cfg: JudgeTuneConfig, out: Path, progress: bool = True, stop_after: in
     tokenizer, base = load_pretrained_lm(cfg.model)
     targets, _ = lora_targets(base)
     torch.manual_seed(cfg.seed)
+    n_layers = base.config.num_hidden_layers
     model = get_peft_model(base, LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=0.0,
-                                            target_modules=targets, task_type="CAUSAL_LM")).to(device)
+                                            target_modules=targets, task_type="CAUSAL_LM",
+                                            layers_to_transform=list(range(max(0, n_layers - cfg.lora_layers), n_layers)))).to(device)
     judge = LMJudge(model, tokenizer)
     train_rows = encode(judge, synthetic_examples(cfg.n_train, seed=cfg.seed + 1))
     dev = synthetic_examples(cfg.n_dev, seed=cfg.seed)
