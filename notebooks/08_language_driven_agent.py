@@ -42,15 +42,13 @@ import time
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from IPython.display import Markdown, display
+from IPython.display import display
 
 from helpers import REPO_ROOT
-from helpers.core.media import caption
 from helpers.envs.metrics import SUCCESS_RULES
 from helpers.envs.simulator import rendering_works
-from helpers.envs.skills import PlanStep
 from helpers.language.instructions import build_dataset
-from helpers.language.judge import LMJudge, RuleVerifier, answer_text, describe, load_lm_judge
+from helpers.language.judge import JUDGE_DIR, RuleVerifier, load_lm_judge
 from helpers.language.judge_data import synthetic_examples
 from helpers.language.translation import load_translator
 from helpers.models.agent import Agent
@@ -77,7 +75,12 @@ show_code(Agent.run, start="answer = translate_batch", end="plan = adjust(plan, 
 generalist = load_committed_generalist()
 translator = load_translator()
 verifier = RuleVerifier()
-lm_judge = load_lm_judge(model=budget["lm_judge"])
+# two LM judges: SmolLM2 prompted, and with the LoRA adapter of `python -m helpers.finetune_judge`
+# (pretrained/judge); the dev split below picks one. Smoke: SmolLM2's random-weight twin, prompted.
+judges = {"prompted": load_lm_judge(model=budget["lm_judge"])}
+if budget["lm_judge"] == "smollm2-135m" and (JUDGE_DIR / "card.json").exists():
+    judges["fine-tuned"] = load_lm_judge(adapter="committed")
+lm_judge = judges["prompted"]
 agent = Agent(translator, generalist, lm_judge, verifier)
 
 instruction = "run forward for 3 seconds, then do a front flip for 3 seconds"
@@ -113,14 +116,21 @@ print(lm_judge.prompt(*dev[0][:2])[-900:])
 # ### Agreement on the dev split
 #
 # Synthetic summaries, half of them successes, with metrics drawn close to each rule's bar: where the
-# prompt was chosen. A judge that says "success" always scores 50% here.
+# prompt was written and the judge chosen (the fine-tuned judge trained on other draws of the same
+# generator). A judge that always says "success" scores 50% here.
 
 # %%
 dev_labels = np.array([v.success for _, _, v in dev])
-dev_pred = np.array([lm_judge.judge(i, s).success for i, s, _ in dev])
-results["judge_dev"] = {"n": len(dev), "accuracy": float((dev_pred == dev_labels).mean()),
-                        "kappa": cohen_kappa(dev_labels, dev_pred)}
-print(results["judge_dev"])
+results["judge_dev"] = {}
+for name, judge in judges.items():
+    dev_pred = np.array([judge.judge(i, s).success for i, s, _ in dev])
+    results["judge_dev"][name] = {"n": len(dev), "accuracy": float((dev_pred == dev_labels).mean()),
+                                  "kappa": cohen_kappa(dev_labels, dev_pred), "says_success": float(dev_pred.mean())}
+display(pd.DataFrame(results["judge_dev"]).T.round(3))
+chosen = max(judges, key=lambda n: results["judge_dev"][n]["accuracy"])
+lm_judge = agent.judge = judges[chosen]
+results["judge_chosen"] = chosen
+print(f"the {chosen} judge is used from here on")
 
 # %% [markdown]
 # ### Agreement on real rollouts it never saw

@@ -18,7 +18,6 @@ from helpers.language.plans import (DEFAULT_DURATION_S, MAX_PLAN_STEPS, PlanErro
 from helpers.envs.skills import SKILLS
 
 TRANSLATOR = REPO_ROOT / "pretrained" / "translator"
-PARAPHRASE_SAMPLE_FLOOR = 0.65  # set from the committed card, rounded down (200 examples: sampling noise ~0.03)
 SMALL = DatasetConfig(n_train=400, n_val=40, n_test=40, n_paraphrase=60, n_paraphrase_dev=30)
 
 
@@ -348,16 +347,16 @@ def translator():
 
 
 def test_committed_translator_is_accurate_on_a_sample(translator):
+    """A sample of each split, re-measured as a user loads the translator, agrees with its card (whole
+    splits): a band of about three standard errors of a 100-example sample."""
     from helpers.language.translation import split_report
 
-    data = build_dataset(DatasetConfig())  # the card's splits
-    test = split_report(translator, data["test"][:200])
-    paraphrase = split_report(translator, data["paraphrase"][:200])
-    assert test["accuracy"] >= 0.95, [r for r in test["rows"] if not r["correct"]][:5]
-    # the issue asks for 0.90 on paraphrases, which the committed translator does not reach (see its
-    # card, per kind); this floor, below its measured accuracy, guards against regressions
-    assert paraphrase["accuracy"] >= PARAPHRASE_SAMPLE_FLOOR, [r for r in paraphrase["rows"] if not r["correct"]][:5]
-    assert test["refusal_rate"] >= 0.9 and paraphrase["refusal_rate"] >= 0.9  # target 1.0: not met, see the card
+    card = json.loads((TRANSLATOR / "card.json").read_text())["evaluation"]
+    data = build_dataset(DatasetConfig(n_paraphrase_dev=card["paraphrase_dev"]["n"]))  # the card's splits
+    for split in ("test", "paraphrase"):
+        report = split_report(translator, data[split][:100])
+        assert report["accuracy"] >= card[split]["accuracy"] - 0.1, (split, [r for r in report["rows"] if not r["correct"]][:5])
+    assert card["test"]["accuracy"] >= 0.95 and card["test"]["refusal_rate"] >= 0.9, card["test"]
 
 
 def test_committed_translator_semantics(translator):
@@ -367,13 +366,8 @@ def test_committed_translator_semantics(translator):
         "run forward at 2 m/s", "run backwards at 1.5 m/s", "sprint forward", "jump for 3 seconds",
         "make me a sandwich", "fly to the moon", "run at 18 km/h", "",
     ])
-    # a long number is copied whole; left free to write any number, this model drops a digit
+    # a long number is copied whole (the decoder may only write numbers the instruction states)
     assert translator.generate(["command: scurry back, for 599 seconds"]) == ["run_backward - 599"]
-    translator.copy_numbers = False
-    try:
-        assert translator.generate(["command: scurry back, for 599 seconds"]) == ["run_backward - 59"]
-    finally:
-        translator.copy_numbers = True
     assert answers[0]["plan"] == [{"skill": "target_speed", "target_speed": 2.0, "duration_s": DEFAULT_DURATION_S}]
     assert answers[1]["plan"] == [{"skill": "target_speed", "target_speed": -1.5, "duration_s": DEFAULT_DURATION_S}]
     assert answers[2]["plan"] == [{"skill": "run_forward", "target_speed": None, "duration_s": DEFAULT_DURATION_S}]
