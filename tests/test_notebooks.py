@@ -193,13 +193,31 @@ def check_05_decision_transformer(res):
     assert res["cost"]["actions_per_s"] > 100 and res["cost"]["cpu_train_samples_per_s"] > 0
 
 
+def check_09_scaling_out(res):
+    # a real 2-node Ray cluster ran every Ray row, one worker per node at 2 workers
+    assert res["ray_nodes"] == 2, res["ray_nodes"]
+    rows = {(r["engine"], r["workers"]): r for r in res["collection"]["rows"]}
+    assert set(rows) == {("ray", 1), ("ray", 2), ("multiprocessing", 1), ("multiprocessing", 2)}, set(rows)
+    assert rows[("ray", 2)]["nodes"] == 2 and rows[("ray", 1)]["nodes"] == 1
+    assert all(r["steps"] >= res["budget"]["collect_steps"] and r["steps_per_s"] > 0 for r in rows.values())
+    assert res["ratio"] > 0 and res["vs_multiprocessing"] > 0 and 0 <= res["merge_share"] < 1, res
+    # DDP at the same global batch: the loss of 2 processes is the loss of 1, up to float sums
+    ddp = res["ddp"]
+    assert res["ddp_processes"] == 2 and len(ddp["losses_1"]) == len(ddp["losses_2"]) == res["budget"]["ddp"]["steps"]
+    assert res["ddp_max_loss_gap"] < 1e-3 and ddp["same_weights_on_every_rank"], ddp
+    costs = res["cost_model"]
+    assert costs["collect"]["hours_wall"] > 0 and costs["collect"]["cost_usd"] > 0
+    assert costs["train"]["100x"]["gpu_hours_wall"] > costs["train"]["10x"]["gpu_hours_wall"] > 0
+
+
 NOTEBOOK_CHECKS = {"00_setup_and_tour": check_00, "01_ppo_from_scratch": check_01_ppo_from_scratch,
                    "02_skill_experts": check_02_skill_experts, "03_policy_switching": check_03_policy_switching,
                    "04_trajectory_datasets": check_04_trajectory_datasets,
                    "05_decision_transformer": check_05_decision_transformer,
                    "06_goal_conditioned_generalist": check_06_goal_conditioned_generalist,
                    "07_gpt2_instruction_translator": check_07_gpt2_instruction_translator,
-                   "08_language_driven_agent": check_08_language_driven_agent}
+                   "08_language_driven_agent": check_08_language_driven_agent,
+                   "09_scaling_out": check_09_scaling_out}
 
 
 @pytest.mark.notebook

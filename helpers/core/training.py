@@ -33,6 +33,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
+from . import faults
 from .checkpoints import append_csv_row, atomic_save, atomic_write_json
 from .errors import ConfigMismatchError, InvalidArgumentError, NotAvailableError
 
@@ -232,6 +233,19 @@ def setup_distributed(device: str = "auto") -> Dist:
     return Dist(rank, world, local_rank, dev)
 
 
+def rank_share(batch: dict[str, torch.Tensor], dist: Dist) -> dict[str, torch.Tensor]:
+    """This rank's contiguous share of a global batch: rows ``[r * B/W, (r+1) * B/W)`` of every tensor
+    (0-dim tensors, batch-wide numbers, are kept whole)."""
+    sizes = {len(v) for v in batch.values() if v.dim() > 0}
+    if len(sizes) != 1:
+        raise InvalidArgumentError(f"a global batch's tensors must share their first dimension, got {sorted(sizes)}")
+    size = sizes.pop()
+    if size % dist.world:
+        raise InvalidArgumentError(f"a global batch of {size} does not split evenly over {dist.world} processes")
+    n = size // dist.world
+    return {k: (v[dist.rank * n:(dist.rank + 1) * n] if v.dim() > 0 else v) for k, v in batch.items()}
+
+
 # --- the loop every hand-written trainer runs -----------------------------------------------------
 def truncate_log(path: Path, last_step: int) -> None:
     """Drop the rows of a CSV log with ``step > last_step`` (written after the checkpoint a run resumes from)."""
@@ -273,7 +287,7 @@ def fit(model: torch.nn.Module, optimizer, scaler, amp_dtype, dist: Dist, state:
         loss_of: Callable[[torch.nn.Module, dict], tuple[torch.Tensor, torch.Tensor]], grad_clip: float,
         log_every: int, ckpt_every: int, samples_per_step: int, evaluate: Callable[[int], dict] | None = None,
         eval_every: int = 0, stop_after: int | None = None, progress: bool = True, desc: str = "training",
-        trainable_only: bool = False) -> dict:
+        trainable_only: bool = False, global_batch: bool = False) -> dict:
     """Train ``model`` from ``state["step"]`` to ``steps`` (or ``stop_after`` more): one process, or
     one of many under torchrun (DDP averages the gradients; rank 0 alone logs, evaluates and checkpoints).
 
@@ -281,7 +295,11 @@ def fit(model: torch.nn.Module, optimizer, scaler, amp_dtype, dist: Dist, state:
     and dropout is reseeded from (seed, rank, step). ``loss_of(train_model, batch)`` returns the loss to
     optimise and the number to log. ``progress.csv`` gets a row every ``log_every`` steps, ``eval.csv`` the
     rows ``evaluate(step)`` returns every ``eval_every`` steps, TensorBoard both (``out/tb``).
-    ``trainable_only``: checkpoints hold only the tensors that train (a LoRA adapter, not its base)."""
+    ``trainable_only``: checkpoints hold only the tensors that train (a LoRA adapter, not its base).
+    ``global_batch``: ``batch_at`` returns the batch of all processes together, drawn from
+    ``default_rng([seed, 0, i])`` on every rank (rank 0's stream, so one process is unchanged); each rank
+    trains on its :func:`rank_share` and the logged loss is the ranks' average. W processes then follow
+    one process at the same batch, up to the order of float sums (dropout, seeded per rank, aside)."""
     out = Path(out)
     train_model = model
     if dist.world > 1:
@@ -300,9 +318,12 @@ def fit(model: torch.nn.Module, optimizer, scaler, amp_dtype, dist: Dist, state:
     t_last, loss_sum, loss_n, samples_since = time.perf_counter(), 0.0, 0, 0
     step = state["step"]
     while step < end:
-        rng = np.random.default_rng([seed, dist.rank, step])
+        faults.before_step(dist.rank, step, out)  # off unless COURSE_FAULT_TRAIN is set
+        rng = np.random.default_rng([seed, 0 if global_batch else dist.rank, step])
         torch.manual_seed(seed * 1_000_003 + dist.rank * 10_007 + step)  # dropout: exact on resume
         batch = batch_at(step, rng)
+        if global_batch and dist.world > 1:
+            batch = rank_share(batch, dist)
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step)
         with torch.autocast(dist.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
@@ -314,9 +335,13 @@ def fit(model: torch.nn.Module, optimizer, scaler, amp_dtype, dist: Dist, state:
         scaler.step(optimizer)
         scaler.update()
         step += 1
+        if global_batch and dist.world > 1:  # the global batch's loss: the average of the ranks' shares
+            logged = logged.detach().clone()
+            torch.distributed.all_reduce(logged)
+            logged /= dist.world
         loss_sum += logged.item()
         loss_n += 1
-        samples_since += samples_per_step * dist.world
+        samples_since += samples_per_step * (1 if global_batch else dist.world)
         bar.update(1)
         if step % log_every == 0 or step == end:
             now = time.perf_counter()

@@ -117,7 +117,7 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
                   "schedules": ["flip_to_run", "jump_to_run"], "video_seconds": 2.0, "render_size": (160, 120),
                   "speed_steps": 200},
         "cpu": {"demo": {"steps": 300, "batch_size": 32, "warmup": 50, "log_every": 25, "ckpt_every": 300},
-                "train_full": False, "full": None, "eval_episodes": 20, "speed_episodes": 3, "switch_seeds": 20,
+                "train_full": False, "full": None, "eval_episodes": 10, "speed_episodes": 3, "switch_seeds": 10,
                 "schedules": "all", "video_seconds": 16.0, "render_size": (320, 240), "speed_steps": 2000},
         "gpu": {"demo": {"steps": 300, "batch_size": 64, "warmup": 50, "log_every": 25, "ckpt_every": 300},
                 "train_full": True, "full": {"steps": 30_000, "batch_size": 256}, "eval_episodes": 20,
@@ -134,6 +134,19 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
                 "render_size": (320, 240), "latency_runs": 5},
         "gpu": {"labelled": 400, "dev_examples": 400, "end_to_end": 60, "retries": 2, "lm_judge": "smollm2-135m",
                 "render_size": (480, 360), "latency_runs": 5},
+    },
+    "09_scaling_out": {
+        # collect_steps: per measured collection run (Ray at 1 and 2 workers, multiprocessing at 1 and 2);
+        # ddp: the generalist run trained by 1 process and by 2 torchrun nodes at the same global batch
+        "smoke": {"collect_steps": 4000, "envs_per_worker": 2, "plain_steps": 2000,
+                  "ddp": {"steps": 6, "batch_size": 16, "context_len": 10, "n_layer": 1, "n_embd": 32},
+                  "ddp_data": {"cheetah_steps": 2000, "humanoid_steps": 1000}},
+        "cpu": {"collect_steps": 40_000, "envs_per_worker": 16, "plain_steps": 10_000,
+                "ddp": {"steps": 30, "batch_size": 64, "context_len": 20, "n_layer": 3, "n_embd": 128},
+                "ddp_data": {"cheetah_steps": 4000, "humanoid_steps": 2000}},
+        "gpu": {"collect_steps": 200_000, "envs_per_worker": 16, "plain_steps": 20_000,
+                "ddp": {"steps": 50, "batch_size": 256, "context_len": 20, "n_layer": 3, "n_embd": 128},
+                "ddp_data": {"cheetah_steps": 20_000, "humanoid_steps": 5000}},
     },
     "03_policy_switching": {
         "smoke": {"seeds": 2, "steady_seeds": 1, "schedules": ["forward_to_backward", "flip_to_run"],

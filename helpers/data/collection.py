@@ -11,6 +11,11 @@ arguments reads which episodes the shards hold, runs only the missing ones, and 
 episodes whose lengths cover ``steps`` into the Minari dataset, which is moved into place in one
 rename (:mod:`helpers.data.minari_io`). Corrupt, truncated or mismatched shards raise an error naming
 the file. Two processes collecting the same dataset wait for each other (a file lock).
+
+On Ray each worker's share is one task (one CPU), retried by Ray when its process dies
+(:data:`RAY_TASK_RETRIES`); a retried task first reads the shards its dead attempt wrote (they carry
+its tag) and runs only the rest of its episodes, so nothing is lost or written twice. On a real
+cluster ``--out`` must be a filesystem every node mounts.
 """
 
 from __future__ import annotations
@@ -20,7 +25,9 @@ import fcntl
 import json
 import multiprocessing as mp
 import os
+import re
 import shutil
+import socket
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -30,18 +37,20 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..core import faults
 from ..core.checkpoints import atomic_write_json, sha256
-from ..core.errors import CourseError, InvalidArgumentError
+from ..core.errors import CourseError, InvalidArgumentError, NotAvailableError
 from ..envs.factory import make_env
 from ..envs.skills import get_skill
 from ..experts.policy import expert_dir
 from .behaviour import MEDIUM_NOISE, BehaviourPolicy, check_quality
 from .minari_io import dataset_path, merge
-from .shards import INFO_KEYS, SHARD_STEPS, shard_lengths, write_shard
+from .shards import INFO_KEYS, SHARD_STEPS, shard_episode_ids, shard_lengths, write_shard
 from .transitions import MAX_EPISODE_STEPS, TRANSITIONS, check_controller, controller_experts, run_transition_episodes
 
 SEED_STRIDE = 1_000_000
 COLLECTOR_VERSION = 2  # 2: torso_up among the per-step infos
+RAY_TASK_RETRIES = 3  # a Ray task whose worker process dies is run again, up to this many times
 
 
 class DatasetExistsError(CourseError, FileExistsError):
@@ -74,10 +83,26 @@ def _info_row(info: dict[str, Any]) -> list[float]:
     return [float(info.get(k, 0.0) or 0.0) for k in INFO_KEYS]
 
 
+def own_shards(stage: Path, worker_tag: str) -> tuple[set[int], int]:
+    """Episodes already in this worker's shards (an earlier attempt of the same task) and how many shards."""
+    mine = sorted(Path(stage).glob(f"shard_{worker_tag}_*.npz"))
+    done = {int(i) for shard in mine for i in shard_episode_ids(shard).tolist()}
+    return done, (int(mine[-1].stem.rsplit("_", 1)[1]) + 1 if mine else 0)
+
+
 def run_episodes(job_dict: dict[str, Any], episode_ids: list[int], stage: str, worker_tag: str) -> dict[str, Any]:
-    """Worker: run the given episodes with a batch of envs; write them to shards. Returns a summary."""
+    """Worker: run the given episodes with a batch of envs; write them to shards. Returns a summary.
+
+    A second attempt with the same ``worker_tag`` (Ray retrying a task whose process died) runs only
+    the episodes the first one did not write, into shards numbered after its."""
+    t_start = time.perf_counter()
     job = Job(**job_dict)
     stage_path = Path(stage)
+    resumed, first_shard = own_shards(stage_path, worker_tag)
+    episode_ids = [i for i in episode_ids if i not in resumed]
+    worker_index = int(m.group(1)) if (m := re.search(r"w(\d+)", worker_tag)) else 0
+    if not episode_ids:
+        return {"worker": worker_tag, "episodes": 0, "steps": 0, "resumed_episodes": len(resumed), "seconds": 0.0}
     skill = get_skill(job.skill)
     n_envs = max(1, min(job.envs_per_worker, len(episode_ids)))
     envs = [make_env(skill, disable_env_checker=True) for _ in range(n_envs)]
@@ -86,7 +111,7 @@ def run_episodes(job_dict: dict[str, Any], episode_ids: list[int], stage: str, w
     slots: list[dict[str, Any] | None] = [None] * n_envs
     obs = np.zeros((n_envs,) + envs[0].observation_space.shape, dtype=np.float64)
     finished: list[dict[str, Any]] = []
-    buffered_steps, shard_index, steps_done, eps_done = 0, 0, 0, 0
+    buffered_steps, shard_index, steps_done, eps_done = 0, first_shard, 0, 0
 
     def start(slot: int) -> bool:
         if not queue:
@@ -108,6 +133,7 @@ def run_episodes(job_dict: dict[str, Any], episode_ids: list[int], stage: str, w
             write_shard(stage_path / f"shard_{worker_tag}_{shard_index:04d}.npz", finished)
             shard_index += 1
             finished, buffered_steps = [], 0
+            faults.after_shard(worker_index, shard_index, stage_path)  # off unless COURSE_FAULT_COLLECT is set
 
     for i in range(n_envs):
         start(i)
@@ -145,7 +171,8 @@ def run_episodes(job_dict: dict[str, Any], episode_ids: list[int], stage: str, w
     flush()
     for env in envs:
         env.close()
-    return {"worker": worker_tag, "episodes": eps_done, "steps": steps_done}
+    return {"worker": worker_tag, "episodes": eps_done, "steps": steps_done, "resumed_episodes": len(resumed),
+            "seconds": round(time.perf_counter() - t_start, 3)}
 
 
 def episodes_needed(lengths: dict[int, int], steps: int) -> int | None:
@@ -192,8 +219,9 @@ def run_round(job: Job, ids: list[int], stage: Path, workers: int, round_index: 
     if ray_address is not None:
         import ray  # optional (pip install 'ray[default]'): only a Ray collection needs it
 
-        remote = ray.remote(num_cpus=1)(_worker_process)
-        refs = [remote.remote(asdict(job), c, str(stage), t) for c, t in zip(chunks, tags)]
+        # one CPU per task; a task whose process dies (killed, out of memory, node lost) runs again
+        remote = ray.remote(num_cpus=1, max_retries=RAY_TASK_RETRIES, retry_exceptions=False)(_worker_process)
+        refs = [remote.remote(asdict(job), c, str(Path(stage).resolve()), t) for c, t in zip(chunks, tags)]
         return ray.get(refs)
     if len(chunks) == 1:
         return [worker(asdict(job), chunks[0], str(stage), tags[0])]
@@ -210,9 +238,55 @@ def _one_thread() -> None:
 
 def _worker_process(job_dict: dict[str, Any], episode_ids: list[int], stage: str, worker_tag: str) -> dict[str, Any]:
     """A Ray task: a process of its own, set to one thread, then the job's worker."""
+    import ray
+
     _one_thread()
     worker = run_transition_episodes if job_dict["skill"] == TRANSITIONS else run_episodes
-    return worker(job_dict, episode_ids, stage, worker_tag)
+    return {**worker(job_dict, episode_ids, stage, worker_tag), "node": ray.get_runtime_context().get_node_id()}
+
+
+def connect_ray(address: str, workers: int | None) -> int:
+    """Join the Ray cluster at ``address`` ("auto", HOST:PORT) or start a throwaway one ("local");
+    returns the cluster's CPUs. The driver's ``COURSE_*`` settings travel to the workers (runtime_env)."""
+    import ray  # optional (pip install 'ray[default]'): only a Ray collection needs it
+
+    if not ray.is_initialized():
+        env_vars = {k: v for k, v in os.environ.items() if k.startswith("COURSE_")}
+        runtime_env = {"env_vars": env_vars} if env_vars else None
+        # "local" always starts a throwaway single-machine Ray (never joins one found in RAY_ADDRESS
+        # or /tmp/ray); "auto" or HOST:PORT joins a running cluster
+        if address == "local":
+            # loopback only: a sandbox's public interface may be firewalled or proxied
+            ray.init(address="local", num_cpus=workers or os.cpu_count(), _node_ip_address="127.0.0.1",
+                     include_dashboard=False, log_to_driver=False, runtime_env=runtime_env)
+        else:
+            _check_reachable(address)
+            try:
+                ray.init(address=address, log_to_driver=False, runtime_env=runtime_env)
+            except ConnectionError as exc:
+                raise NotAvailableError(f"could not join a Ray cluster at {address!r} ({str(exc).splitlines()[0]}): "
+                                        f"{_START_HINT}") from None
+            except ray.exceptions.AuthenticationError:
+                raise NotAvailableError(
+                    f"the Ray cluster at {address!r} uses token authentication: set RAY_AUTH_MODE=token and make its "
+                    "token available here (~/.ray/auth_token or RAY_AUTH_TOKEN), as on its nodes") from None
+    return int(ray.cluster_resources().get("CPU", 1))
+
+
+_START_HINT = ("start one with `ray start --head --port PORT` (and `ray start --address HEAD:PORT` on the other "
+               "nodes), pass the head's HOST:PORT or 'auto' on a cluster node, or use --ray local for a throwaway "
+               "Ray on this machine")
+
+
+def _check_reachable(address: str) -> None:
+    """A clear error, in seconds, for a HOST:PORT nothing listens on (ray.init would retry for a minute)."""
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit() or "://" in address:
+        return  # "auto", or a ray:// client address: ray.init reports those itself
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as exc:
+        raise NotAvailableError(f"no Ray cluster answers at {address!r} ({exc.strerror or exc}): {_START_HINT}") from None
 
 
 def is_complete(out: Path, job: Job) -> bool:
@@ -285,20 +359,10 @@ def _collect_locked(job: Job, out: Path, t0: float, workers: int | None, ray_add
         raise DatasetExistsError(f"{stage} holds shards of a different job ({job_file.read_text().strip()}); "
                               f"this one is {job.key()}: delete {stage} or use another --out")
     atomic_write_json(job_file, job.key())
-    workers = workers or (os.cpu_count() or 1)
     if ray_address is not None:
-        import ray  # optional: only a Ray collection needs it
-
-        if not ray.is_initialized():
-            # "local" always starts a throwaway single-machine Ray (never joins one found in RAY_ADDRESS
-            # or /tmp/ray); "auto" or HOST:PORT joins a running cluster
-            if ray_address == "local":
-                # loopback only: a sandbox's public interface may be firewalled or proxied
-                ray.init(address="local", num_cpus=workers, _node_ip_address="127.0.0.1", include_dashboard=False,
-                         log_to_driver=False)
-            else:
-                ray.init(address=ray_address, log_to_driver=False)
-        workers = max(workers, int(ray.cluster_resources().get("CPU", 1)))
+        cluster_cpus = connect_ray(ray_address, workers)
+        workers = workers or cluster_cpus  # default: one task per CPU of the cluster
+    workers = workers or (os.cpu_count() or 1)
     if job.skill == TRANSITIONS:
         max_len = MAX_EPISODE_STEPS
         sources = controller_experts(quality)[1]  # loads the experts once, before workers fork
@@ -307,6 +371,7 @@ def _collect_locked(job: Job, out: Path, t0: float, workers: int | None, ray_add
         probe = make_env(job.skill)
         max_len = probe.spec.max_episode_steps or 1000
         policy_desc = BehaviourPolicy(job.skill, quality, probe.action_space).describe(job.skill)  # loads the expert once
+    worker_runs: list[dict[str, Any]] = []
     for round_index in range(100):
         lengths = shard_lengths(stage)
         n = episodes_needed(lengths, steps)
@@ -316,7 +381,7 @@ def _collect_locked(job: Job, out: Path, t0: float, workers: int | None, ray_add
         if verbose:
             print(f"[collect {job.dataset_id}] round {round_index}: {len(ids)} episodes on {workers} workers "
                   f"({len(lengths)} already done)", file=sys.stderr, flush=True)
-        run_round(job, ids, stage, workers, round_index, ray_address)
+        worker_runs += run_round(job, ids, stage, workers, round_index, ray_address)
     else:  # pragma: no cover - a plan that never converges is a bug
         raise RuntimeError("collection did not converge in 100 rounds")
     collect_seconds = time.time() - t0
@@ -328,12 +393,15 @@ def _collect_locked(job: Job, out: Path, t0: float, workers: int | None, ray_add
         extra["course_expert_card"] = {"path": f"pretrained/{job.skill}/card.json", "sha256": sha256(card_path),
                                        "algorithm": card["algorithm"], "env_steps": card["env_steps"],
                                        "mean_return": card["evaluation"]["mean_return"]}
+    t_merge = time.time()
     summary = merge(job, stage, out, n, extra)
     if not keep_shards:
         shutil.rmtree(stage)
+    merge_seconds = time.time() - t_merge
     return {"dataset_id": job.dataset_id, "path": str(dataset_path(out, job.dataset_id)),
             "total_steps": summary["total_steps"], "total_episodes": summary["total_episodes"],
             "mean_return": summary["course_returns"]["mean"], "std_return": summary["course_returns"]["std"],
-            "collect_seconds": round(collect_seconds, 2), "seconds": round(time.time() - t0, 2),
+            "collect_seconds": round(collect_seconds, 2), "merge_seconds": round(merge_seconds, 3),
+            "seconds": round(time.time() - t0, 2),
             "steps_per_second": summary["total_steps"] / max(time.time() - t0, 1e-9), "workers": workers,
-            "already_complete": False}
+            "worker_runs": worker_runs, "already_complete": False}

@@ -172,13 +172,18 @@ class Generalist(nn.Module):
         out = torch.einsum("bkc,bca->bka", x, self.head[body]) + self.head_bias[body][:, None]
         return torch.tanh(out)
 
-    def loss(self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, body: torch.Tensor) -> torch.Tensor:
+    def loss(self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, body: torch.Tensor,
+             denominator: torch.Tensor | None = None) -> torch.Tensor:
         """Mean squared error over each body's real action dimensions, then over the real (unpadded)
-        steps: a humanoid step (17 numbers) weighs as much as a cheetah step (6)."""
+        steps: a humanoid step (17 numbers) weighs as much as a cheetah step (6).
+
+        ``denominator``: divide the summed error by this instead of this batch's real steps (a share of
+        a global batch divides by the global count over the number of processes, so DDP's average of
+        the shares' gradients is exactly the global batch's)."""
         dims = self.action_mask[body]  # (B, A)
         per_step = ((pred - target).square() * dims[:, None]).sum(-1) / dims.sum(-1)[:, None]
         w = mask.to(per_step.dtype)
-        return (per_step * w).sum() / w.sum().clamp_min(1.0)
+        return (per_step * w).sum() / (w.sum().clamp_min(1.0) if denominator is None else denominator)
 
     @torch.no_grad()
     def body_view(self, body: str) -> DecisionTransformer:

@@ -3,6 +3,8 @@
     python -m helpers.train_generalist --root datasets/cpu --steps 30000 --out runs/generalist/main
     torchrun --nproc_per_node 2 -m helpers.train_generalist ... --steps 200     # DDP, gloo on CPU
     python -m helpers.train_generalist ... --publish pretrained/generalist      # + evaluated card
+    torchrun --nnodes 2 --nproc-per-node 1 --rdzv-backend c10d --rdzv-endpoint HEAD:29500 \
+        -m helpers.train_generalist ... --global-batch --batch-size 64             # 2 nodes, 32 windows each
 
 The data is one flat memory-mapped folder per body (:mod:`helpers.data.flat`: observations, actions
 and the per-step skill, target speed and quality each step was collected for). A batch mixes bodies:
@@ -11,7 +13,9 @@ medium and random data and the transitions by their own weights), states normali
 body's statistics and zero-padded to the widest body, actions divided by their body's action bound
 and padded. Target-speed episodes within ``HELD_OUT_SPEED_BAND`` of a held-out speed are never
 drawn. The loop is :func:`helpers.core.training.fit`: the same resumable, DDP-ready loop as the
-Decision Transformer's.
+Decision Transformer's. With ``global_batch`` the batch size is that of all processes together: every
+rank draws the same windows and trains on its share, the loss of each share is divided by the global
+batch's real steps, so W processes follow the single-process run (up to float sums; dropout aside).
 """
 
 from __future__ import annotations
@@ -26,9 +30,10 @@ import numpy as np
 import torch
 
 from ..core.checkpoints import atomic_write_json
-from ..core.errors import InvalidArgumentError, NotAvailableError
+from ..core.errors import ConfigMismatchError, InvalidArgumentError, NotAvailableError
 from ..core.schedules import warmup_cosine_lr
-from ..core.training import PRECISIONS, adamw, autocast_dtype, fit, grad_scaler, resume, setup_distributed
+from ..core.training import (PRECISIONS, adamw, autocast_dtype, checkpoint_state, fit, grad_scaler, resume,
+                             setup_distributed)
 from ..data.flat import QUALITY_LEVELS, FlatData, flat_dataset
 from ..data.windows import WindowSampler
 from ..envs.skills import HELD_OUT_SPEED_BAND, HELD_OUT_SPEEDS, MODELS, SKILLS, model_of
@@ -58,7 +63,8 @@ class GeneralistTrainConfig:
     transitions_weight: float = 2.0  # each transitions dataset, relative to one skill's expert data
     quality: bool = True  # condition on the data's quality (False: return-free, expert data only)
     steps: int = 30_000
-    batch_size: int = 64  # per process
+    batch_size: int = 64  # per process (with global_batch: of all processes together)
+    global_batch: bool = False  # batch_size is the global batch, split over the processes (W match 1)
     context_len: int = 20
     n_layer: int = 3
     n_head: int = 1
@@ -174,6 +180,9 @@ def train(cfg: GeneralistTrainConfig, out: Path | str, progress: bool = True, st
     """Train (or resume) into ``out``; returns the final state. Torch threads are the caller's to set."""
     out = Path(out)
     dist = setup_distributed(cfg.device)
+    if cfg.global_batch and cfg.batch_size % dist.world:
+        raise InvalidArgumentError(f"--global-batch: --batch-size {cfg.batch_size} does not split evenly over "
+                                   f"{dist.world} processes")
     flats: dict[str, FlatData] = {}
     by_body: dict[str, list[str]] = {}
     for dataset_id in cfg.used_datasets():
@@ -203,24 +212,35 @@ def train(cfg: GeneralistTrainConfig, out: Path | str, progress: bool = True, st
              "config": asdict(cfg), "model": asdict(model_cfg), "mixture": sampler.mixture(),
              "data": {b: {"datasets": f.meta["datasets"], "n_steps": f.n_steps, "n_episodes": f.n_episodes}
                       for b, f in flats.items()}, "trained_skills": skills}
-    state = resume(out / "checkpoint.safetensors", model, optimizer, scaler, asdict(cfg), state, main=dist.main,
+    run_config = asdict(cfg)
+    ckpt = out / "checkpoint.safetensors"
+    if not cfg.global_batch:  # runs from before the setting existed resume as they were
+        run_config.pop("global_batch")
+        if ckpt.exists() and checkpoint_state(ckpt)["config"].get("global_batch"):
+            raise ConfigMismatchError(f"{ckpt} was trained with --global-batch: resume it with --global-batch")
+    state = resume(ckpt, model, optimizer, scaler, run_config, state, main=dist.main,
                    ignore=("steps", "log_every", "ckpt_every", "device"), logs=(out / "progress.csv",))
     if dist.main:
         atomic_write_json(out / "config.json", export_config(cfg, model_cfg, flats, action_scale) | {"state": {
             k: state[k] for k in ("mixture", "data", "trained_skills")}})
 
+    split = cfg.global_batch and dist.world > 1
+
     def batch_at(step: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
-        return {k: torch.from_numpy(v).to(dist.device) for k, v in sampler.sample(cfg.batch_size, rng).items()}
+        batch = {k: torch.from_numpy(v).to(dist.device) for k, v in sampler.sample(cfg.batch_size, rng).items()}
+        if split:  # each share's loss is divided by the global batch's real steps over the processes
+            batch["share_denominator"] = batch["mask"].sum().float().clamp_min(1.0) / dist.world
+        return batch
 
     def loss_of(train_model, b):
         pred = train_model(b["states"], b["actions"], b["goals"], b["timesteps"], b["body"])
-        loss = model.loss(pred.float(), b["actions"], b["mask"], b["body"])
+        loss = model.loss(pred.float(), b["actions"], b["mask"], b["body"], denominator=b.get("share_denominator"))
         return loss, loss
 
     state = fit(model, optimizer, scaler, amp_dtype, dist, state, out, steps=cfg.steps, seed=cfg.seed, lr_at=cfg.lr_at,
                 batch_at=batch_at, loss_of=loss_of, grad_clip=cfg.grad_clip, log_every=cfg.log_every,
                 ckpt_every=cfg.ckpt_every, samples_per_step=cfg.batch_size, stop_after=stop_after, progress=progress,
-                desc="generalist training")
+                desc="generalist training", global_batch=cfg.global_batch)
     if dist.main and state["step"] >= cfg.steps:
         save_generalist(model, out / "export", export_config(cfg, model_cfg, flats, action_scale))
     return state

@@ -1,0 +1,35 @@
+#!/bin/bash
+# A Ray cluster of two nodes on this machine (loopback only), and the collector submitted to it as a
+# Ray job, as on a real cluster: `ray start --head` on one node, `ray start --address` on the others,
+# `ray job submit` from anywhere that reaches the head's dashboard.
+#
+#   bash recipes/local_ray_job.sh                                   # start, submit, wait, stop
+#   RAY_DASHBOARD=http://127.0.0.1:8265 bash recipes/local_ray_job.sh   # submit to a running head only
+#
+# Settings (environment): STEPS (default 4000), OUT (an absolute Minari root; default a temp dir),
+# PYTHON (the interpreter of this project's environment; default: python on PATH).
+# On a real cluster --out must be a filesystem every node mounts, and the head's address is its IP.
+set -euo pipefail
+STEPS=${STEPS:-4000}
+OUT=${OUT:-$(mktemp -d /tmp/course-ray-job.XXXXXX)}
+PYTHON=${PYTHON:-$(command -v python)}
+RAY=${RAY:-$(dirname "$PYTHON")/ray}
+export RAY_USAGE_STATS_ENABLED=0
+export RAY_AUTH_MODE=${RAY_AUTH_MODE:-disabled}  # loopback only; a real cluster: RAY_AUTH_MODE=token
+
+free_port() { "$PYTHON" -c 'from helpers.core.cluster import free_port; print(free_port())'; }
+
+if [ -z "${RAY_DASHBOARD:-}" ]; then
+  PORT=$(free_port); DASH=$(free_port); TMP=$(mktemp -d /tmp/course-ray.XXXXXX)
+  trap '"$RAY" stop --force >/dev/null 2>&1 || true; rm -rf "$TMP"' EXIT
+  COMMON="--num-cpus 1 --node-ip-address 127.0.0.1 --temp-dir $TMP --object-store-memory 104857600 --disable-usage-stats"
+  "$RAY" start --head --port "$PORT" --ray-client-server-port "$(free_port)" --include-dashboard true \
+      --dashboard-host 127.0.0.1 --dashboard-port "$DASH" $COMMON >/dev/null
+  "$RAY" start --address "127.0.0.1:$PORT" $COMMON >/dev/null
+  RAY_DASHBOARD=http://127.0.0.1:$DASH
+fi
+
+# the job's entrypoint runs on the cluster; `--ray auto` joins the cluster it runs on
+"$RAY" job submit --address "$RAY_DASHBOARD" -- \
+    "$PYTHON" -m helpers.collect --skill jump --quality random --steps "$STEPS" --out "$OUT" --ray auto --workers 2 --quiet
+# cleanup (ray stop --force, the temp dir) runs on exit when this script started the cluster
