@@ -52,7 +52,7 @@ from helpers.language.judge import JUDGE_DIR, RuleVerifier, load_lm_judge
 from helpers.language.judge_data import synthetic_examples
 from helpers.language.translation import load_translator
 from helpers.models.agent import Agent
-from helpers.models.agent_eval import agreement, cohen_kappa, end_to_end, labelled_rollouts
+from helpers.models.agent_eval import agreement, cohen_kappa, end_to_end, labelled_rollouts, runnable_examples
 from helpers.models.generalist_policy import load_committed_generalist
 
 # %% [markdown]
@@ -141,8 +141,7 @@ print(f"the {chosen} judge is used from here on")
 
 # %%
 data = build_dataset()
-asked = [(e.instruction, e.plan) for e in data["paraphrase"] if e.kind in ("single", "sequence", "noun")
-         and e.plan.count(";") <= 1]
+asked = runnable_examples(data["paraphrase"], max_steps=2)
 labelled = labelled_rollouts(generalist, asked, budget["labelled"], seed=5000)
 agree = agreement(lm_judge, labelled)
 confusion = pd.DataFrame([[agree["confusion"]["verifier_success_judge_success"], agree["confusion"]["verifier_success_judge_failure"]],

@@ -203,3 +203,15 @@ def test_labelled_rollouts_are_balanced_and_corrupted_as_named(tiny_generalist):
             if kind == "wrong_speed" and executed[1] != plan[1]:
                 assert abs(executed[1].target_speed - 1.0) >= 0.5
     assert cohen_kappa([1, 0, 1, 0], [1, 0, 1, 0]) == 1.0 and abs(cohen_kappa([1, 0, 1, 0], [1, 1, 0, 0])) < 1e-9
+
+
+def test_runnable_examples_keep_only_plans_the_agent_can_run():
+    from types import SimpleNamespace as E
+
+    from helpers.models.agent_eval import runnable_examples
+
+    examples = [E(instruction="a", plan="run_forward - 3"), E(instruction="b", plan="unknown"),
+                E(instruction="c", plan="target_speed -5 -"), E(instruction="d", plan="jump - 2 ; front_flip - 3"),
+                E(instruction="e", plan="walk - 3 ; stand_up - 2"), E(instruction="f", plan="walk - 3"),
+                E(instruction="g", plan="jump - 1 ; run_forward - 1 ; jump - 1")]
+    assert [i for i, _ in runnable_examples(examples, max_steps=2)] == ["a", "d", "f"]

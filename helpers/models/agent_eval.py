@@ -23,7 +23,7 @@ from ..core.errors import InvalidArgumentError
 from ..envs.skills import SKILLS, PlanStep, check_target_speed
 from ..experts.switching import run_schedule
 from ..language.judge import Judge, RuleVerifier, rollout_summary
-from ..language.plans import parse_plan
+from ..language.plans import PlanError, parse_plan
 from .agent import humanoid_trace
 
 CORRUPTIONS = ("none", "wrong_skill", "wrong_speed", "random_actions")
@@ -99,6 +99,22 @@ def run_rollout(generalist, asked: list[PlanStep], executed: list[PlanStep], ran
         return run_schedule(controller, executed, seed)
     policy = RandomHumanoid(seed) if random_steps else generalist
     return humanoid_trace(policy, executed[0], seed)
+
+
+def runnable_examples(examples, max_steps: int = 2) -> list[tuple[str, str]]:
+    """(instruction, plan text) of the generated examples whose reference plan is one the agent can
+    run: in scope, valid (a speed the skill table allows), at most ``max_steps`` cheetah steps or one
+    humanoid step (walk and stand_up are two MuJoCo models)."""
+    out = []
+    for e in examples:
+        try:
+            steps = parse_plan(e.plan)
+        except PlanError:  # out of scope or out of range: the translator's refusals, not the agent's
+            continue
+        bodies = {SKILLS[s.skill].body for s in steps}
+        if bodies == {"cheetah"} and len(steps) <= max_steps or bodies == {"humanoid"} and len(steps) == 1:
+            out.append((e.instruction, e.plan))
+    return out
 
 
 def labelled_rollouts(generalist, asked_plans: list[tuple[str, str]], n: int, seed: int,
