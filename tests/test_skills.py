@@ -111,3 +111,27 @@ def test_metrics_from_synthetic_episodes():
     t = np.linspace(0, 4 * np.pi, 200)
     assert mean_peak_height(0.3 * np.clip(np.sin(t), 0, None)) == pytest.approx(0.3, abs=0.01)
     assert mean_peak_height(np.zeros(10)) == 0.0
+
+
+@pytest.mark.skipif(not __import__("helpers.envs.simulator", fromlist=["x"]).rendering_works(), reason="no headless rendering")
+def test_the_camera_follows_the_cheetah_out_of_the_start_area():
+    """Gymnasium's default cheetah camera stays put; 30 m down the track the cheetah must still be in
+    the frame (the model's "track" camera), as large as at the start."""
+    import numpy as np
+
+    from helpers.envs.factory import make_env
+
+    def cheetah_pixels(frame) -> int:
+        r, g, b = (frame[..., i].astype(int) for i in range(3))
+        return int(((r - b > 60) & (r > g)).sum())  # the cheetah's tan and pink, not the grey and green floor
+
+    env = make_env("run_forward", render_mode="rgb_array", width=160, height=120)
+    env.reset(seed=0)
+    first = env.render()  # the camera is placed here, as in a video's first frame
+    data = env.unwrapped.data
+    data.qpos[0] += 30.0
+    __import__("mujoco").mj_forward(env.unwrapped.model, data)
+    later = env.render()
+    env.close()
+    at_start, far = cheetah_pixels(first), cheetah_pixels(later)
+    assert at_start > 100 and far > 0.5 * at_start, (at_start, far)

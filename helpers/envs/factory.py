@@ -18,6 +18,7 @@ import gymnasium as gym
 
 from ..core.errors import InvalidArgumentError
 from .rewards import SkillInfo, SkillReward, TargetSpeed, cheetah_reward
+from .simulator import tracking_camera
 from .skills import CHEETAH_SKILLS, SKILLS, Skill, check_target_speed, get_skill
 
 
@@ -32,7 +33,8 @@ def make_env(skill: str | Skill, *, target_speed: float | None = None, render_mo
     s = skill if isinstance(skill, Skill) else get_skill(skill)
     if target_speed is not None and not s.has_goal:
         raise InvalidArgumentError(f"skill {s.name!r} takes no target speed (only target_speed does)")
-    kwargs = {**s.env_kwargs, **env_kwargs}
+    kwargs = tracking_camera(s.body, {**s.env_kwargs, **env_kwargs, "render_mode": render_mode})
+    kwargs.pop("render_mode")
     env = SkillInfo(gym.make(s.env_id, render_mode=render_mode, **kwargs), s.body)
     if s.has_goal:
         return TargetSpeed(env, target_speed)
@@ -77,7 +79,7 @@ class CommandableCheetah(gym.Wrapper):
     """
 
     def __init__(self, skill: str = "run_forward", target_speed: float | None = None, **make_kwargs: Any):
-        super().__init__(SkillInfo(gym.make("HalfCheetah-v5", **make_kwargs), "cheetah"))
+        super().__init__(SkillInfo(gym.make("HalfCheetah-v5", **tracking_camera("cheetah", make_kwargs)), "cheetah"))
         self.set_skill(skill, target_speed)
 
     def set_skill(self, skill: str, target_speed: float | None = None) -> None:

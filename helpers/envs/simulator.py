@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import gymnasium as gym
 import mujoco
@@ -184,10 +185,19 @@ def frame_skip(body: str) -> int:
     return fs
 
 
+def tracking_camera(body: str, make_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``make_kwargs`` with the cheetah filmed by the model's own "track" camera when it renders:
+    Gymnasium's default view is a free camera that stays put while the cheetah runs out of the frame.
+    (The humanoids' default camera already follows the torso.)"""
+    if body == "cheetah" and make_kwargs.get("render_mode") and not {"camera_name", "camera_id"} & set(make_kwargs):
+        return {**make_kwargs, "camera_name": "track"}
+    return make_kwargs
+
+
 def random_rollout_frames(body: str, steps: int, size: tuple[int, int] = (320, 240), seed: int = 0) -> list[np.ndarray]:
     """Frames of a uniformly random policy (what every learner starts from)."""
     env_id, kwargs = MODELS[body]
-    env = gym.make(env_id, render_mode="rgb_array", width=size[0], height=size[1], **kwargs)
+    env = gym.make(env_id, **tracking_camera(body, {"render_mode": "rgb_array", "width": size[0], "height": size[1], **kwargs}))
     env.reset(seed=seed)
     env.action_space.seed(seed)
     frames = [env.render()]
