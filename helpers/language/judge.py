@@ -207,16 +207,18 @@ class LMJudge:
 
     def judge(self, instruction: str, summary: dict[str, Any]) -> Verdict:
         prompt = self.prompt(instruction, summary)
-        head = prompt + '{"success": '
-        success = ["true", "false"][int(np.argmax(self._scores(head, ["true", "false"])))] == "true"
-        head += f'{"true" if success else "false"}, "failure_mode": "'
-        modes = ["none"] if success else [m for m in FAILURE_MODES if m != "none"]
-        mode = modes[int(np.argmax(self._scores(head, [m + '"' for m in modes])))] if len(modes) > 1 else modes[0]
-        head += f'{mode}", "adjustment": "'
-        adjustments = ["none"] if success else [a for a in ADJUSTMENTS if a != "none"]
-        adjustment = adjustments[int(np.argmax(self._scores(head, [a + '"' for a in adjustments])))] \
-            if len(adjustments) > 1 else adjustments[0]
-        return parse_verdict(answer_text(success, mode, adjustment))  # the text is parsed and checked, as any answer
+
+        def pick(fields: dict[str, Any], key: str, values: list) -> Any:
+            # each candidate is the answer's JSON up to this field, tokenised on its own as in fine-tuning
+            # (prompt and answer apart), so the tokens scored are the tokens the judge was trained on
+            options = [json.dumps({**fields, key: v})[:-1] for v in values]
+            return values[int(np.argmax(self._scores(prompt, options)))] if len(values) > 1 else values[0]
+
+        fields: dict[str, Any] = {"success": pick({}, "success", [True, False])}
+        ok = fields["success"]
+        fields["failure_mode"] = pick(fields, "failure_mode", ["none"] if ok else [m for m in FAILURE_MODES if m != "none"])
+        adjustment = pick(fields, "adjustment", ["none"] if ok else [a for a in ADJUSTMENTS if a != "none"])
+        return parse_verdict(answer_text(ok, fields["failure_mode"], adjustment))  # parsed and checked, as any answer
 
 
 JUDGE_DIR = PRETRAINED_DIR / "judge"
