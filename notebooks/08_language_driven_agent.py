@@ -167,26 +167,34 @@ plt.show()
 #
 # Single-skill and two-step instructions from the paraphrase test split (templates the translator
 # never trained on, and that no prompt here was chosen on). A success needs the translator's plan to
-# be the instruction's plan *and* the verifier to pass the rollout; the LM judge decides whether to
-# try again, as it would without an oracle.
+# be the instruction's plan *and* the verifier to pass the rollout. The LM judge decides whether to
+# try again, as it would without an oracle; the last column lets the verifier decide instead, which
+# measures the feedback loop itself.
 
 # %%
 singles = [x for x in asked if ";" not in x[1]][: budget["end_to_end"]]
 doubles = [x for x in asked if ";" in x[1]][: budget["end_to_end"]]
 e2e = end_to_end(agent, singles + doubles, seed=7000, retries=budget["retries"])
+# the same instructions and seeds with the verifier deciding the retries: what the loop itself buys
+# when its judge is right (the first attempts are the same rollouts)
+e2e_rules = end_to_end(Agent(translator, generalist, verifier, verifier), singles + doubles, seed=7000,
+                       retries=budget["retries"])
 rows = pd.DataFrame(e2e["rows"])
+within = f"within {budget['retries'] + 1} attempts"
 summary = pd.DataFrame({"first try": [e2e["single_first_try"], e2e["multi_first_try"]],
-                        f"within {budget['retries'] + 1} attempts": [e2e["single_within"], e2e["multi_within"]]},
+                        f"{within} (LM judge)": [e2e["single_within"], e2e["multi_within"]],
+                        f"{within} (verifier)": [e2e_rules["single_within"], e2e_rules["multi_within"]]},
                        index=["single skill", "two steps"])
 display(summary.round(3))
 print(f"translator's plan right on {e2e['plan_accuracy']:.1%} of them")
 results["end_to_end"] = {k: v for k, v in e2e.items() if k != "rows"}
+results["end_to_end_verifier_retries"] = {k: v for k, v in e2e_rules.items() if k != "rows"}
 
 # %% tags=["hide-input"]
 fig, ax = plt.subplots(figsize=(5, 2.8))
 x = np.arange(2)
-ax.bar(x - 0.2, summary["first try"], 0.4, label="first try")
-ax.bar(x + 0.2, summary.iloc[:, 1], 0.4, label=summary.columns[1])
+for k, column in enumerate(summary.columns):
+    ax.bar(x + (k - 1) * 0.27, summary[column], 0.27, label=column)
 ax.set_xticks(x, summary.index)
 ax.set_ylim(0, 1)
 ax.set_ylabel("success (verifier)")

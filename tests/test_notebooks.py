@@ -115,6 +115,11 @@ def check_08_language_driven_agent(res):
     for kind in ("single", "multi"):
         assert 0 <= e2e[f"{kind}_first_try"] <= e2e[f"{kind}_within"] <= 1, e2e  # retries never lose a success
     assert 0 <= e2e["plan_accuracy"] <= 1, e2e
+    # the verifier deciding the retries: the same first attempts (same seeds, deterministic), then only gains
+    rules = res["end_to_end_verifier_retries"]
+    for kind in ("single", "multi"):
+        assert rules[f"{kind}_first_try"] == e2e[f"{kind}_first_try"], (rules, e2e)
+        assert rules[f"{kind}_within"] >= rules[f"{kind}_first_try"], rules
     assert res["demo"]["attempts"] >= 1 and isinstance(res["demo"]["checked"], bool), res["demo"]
 
 
