@@ -153,5 +153,12 @@ def export_all(executed_dir: Path, out_root: Path, template: Path | None = None,
         raise NotAvailableError(f"no executed notebooks in {executed_dir}: run `make notebooks` first")
     posts = [export_notebook(p, out_root) for p in notebooks]
     profile = profile or (executed_dir.name if executed_dir.name in ("smoke", "cpu", "gpu") else "cpu")
-    write_post(out_root / "index.md", profile, template or POST_TEMPLATE, appendix=posts)
+    # the appendix lists every post in the blog, also those exported by an earlier `make blog`
+    appendix = [{"stem": d.name, "title": _post_title(d / "index.md")}
+                for d in sorted(out_root.glob("[0-9][0-9]_*")) if (d / "index.md").exists()]
+    write_post(out_root / "index.md", profile, template or POST_TEMPLATE, appendix=appendix)
     return posts
+
+
+def _post_title(post: Path) -> str:
+    return next((line[2:].strip() for line in post.read_text().splitlines() if line.startswith("# ")), post.parent.name)
