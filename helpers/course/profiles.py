@@ -40,7 +40,7 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
         "smoke": {"eval_examples": 60, "throughput_examples": 32, "demo_model": "tiny-llama", "demo_steps": 4,
                   "demo_n_train": 300, "demo_batch_size": 8, "demo_eval_examples": 20, "demo_lr": 1e-3,
                   "demo_eval_every": 2, "probe_reference": 500, "fallback_model": "tiny-llama"},
-        "cpu": {"eval_examples": 300, "throughput_examples": 128, "demo_model": "smollm2-135m", "demo_steps": 20,
+        "cpu": {"eval_examples": 150, "throughput_examples": 64, "demo_model": "smollm2-135m", "demo_steps": 20,
                 "demo_n_train": 2000, "demo_batch_size": 8, "demo_eval_examples": 40, "demo_lr": 4e-4,
                 "demo_eval_every": 20, "probe_reference": 8000, "fallback_model": "smollm2-135m"},
         "gpu": {"eval_examples": None, "throughput_examples": 512, "demo_model": "gpt2-medium", "demo_steps": 700,
@@ -130,7 +130,7 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
         # from the paraphrase test split; lm_judge: the judge's model (smoke: SmolLM2's random twin)
         "smoke": {"labelled": 8, "dev_examples": 8, "end_to_end": 2, "retries": 2, "lm_judge": "tiny-llama",
                   "render_size": (160, 120), "latency_runs": 1},
-        "cpu": {"labelled": 100, "dev_examples": 100, "end_to_end": 20, "retries": 2, "lm_judge": "smollm2-135m",
+        "cpu": {"labelled": 60, "dev_examples": 60, "end_to_end": 15, "retries": 2, "lm_judge": "smollm2-135m",
                 "render_size": (320, 240), "latency_runs": 5},
         "gpu": {"labelled": 400, "dev_examples": 400, "end_to_end": 60, "retries": 2, "lm_judge": "smollm2-135m",
                 "render_size": (480, 360), "latency_runs": 5},
