@@ -19,7 +19,7 @@ import sys
 
 import torch
 
-from .core.errors import CourseError
+from .core.errors import cli_errors
 from .models.agent import Agent
 
 
@@ -38,11 +38,8 @@ def main(argv: list[str] | None = None) -> dict:
     if args.retries < 0:
         p.error(f"--retries must be >= 0, got {args.retries}")
     torch.set_num_threads(args.threads)
-    try:
-        result = Agent.load(args.judge, args.generalist, args.translator).run(args.instruction, seed=args.seed, retries=args.retries, video=args.video)
-    except CourseError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(exc.exit_code) from None
+    result = cli_errors(lambda: Agent.load(args.judge, args.generalist, args.translator).run(
+        args.instruction, seed=args.seed, retries=args.retries, video=args.video))
     if args.json:
         print(json.dumps(result))
     else:

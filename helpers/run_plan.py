@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from .core.errors import CourseError, InvalidArgumentError, NotAvailableError
+from .core.errors import CourseError, InvalidArgumentError, NotAvailableError, cli_errors
 from .core.media import caption, save_video
 from .envs.skills import PlanError, PlanStep, check_plan
 from .experts.switching import SwitchingController, plan_references, run_plan
@@ -97,11 +97,7 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    try:
-        return run(argv)
-    except CourseError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(exc.exit_code) from None
+    return cli_errors(run, argv)
 
 
 if __name__ == "__main__":
