@@ -102,8 +102,11 @@ display(pd.DataFrame([{"skill": s, "rule": " and ".join(f"{k} {op} {bar:g}" for 
 # %% [markdown]
 # ## The LM judge
 #
-# SmolLM2-135M-Instruct reads the instruction and the rollout summary and answers in one JSON format,
-# `{"success": ..., "failure_mode": ..., "adjustment": ...}`. Its answer is *chosen*, not sampled: every
+# SmolLM2-135M-Instruct reads the instruction and the rollout summary, in which every rule of every
+# step is a numbered check with the measured number beside its bar, and answers in one JSON format,
+# `{"checks": [...], "success": ..., "failure_mode": ..., "adjustment": ...}`: first, check by check,
+# whether the number clears its bar (its reading, written out), then the verdict, a success exactly
+# when every check holds. Its answer is *chosen*, not sampled: every
 # allowed value of each field is scored under the model and the likeliest taken, so the answer is
 # deterministic and always parses; it is still parsed with `json.loads` and validated, never
 # executed. What it reads:

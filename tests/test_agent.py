@@ -10,7 +10,7 @@ import pytest
 
 from helpers.core.errors import InvalidArgumentError
 from helpers.envs.skills import PlanStep
-from helpers.language.judge import (ADJUSTMENTS, FAILURE_MODES, LMJudge, RuleVerifier, Verdict, check_summary,
+from helpers.language.judge import (ADJUSTMENTS, FAILURE_MODES, LMJudge, RuleVerifier, Verdict, answer_text, check_summary,
                                     describe, parse_verdict, rollout_summary)
 from helpers.models.agent import adjust, plan_from_answer
 
@@ -58,6 +58,8 @@ def test_judges_refuse_summaries_they_cannot_read(bad, message):
     ('{"success": false, "failure_mode": "exploded", "adjustment": "none"}', "outside"),
     ('{"success": true, "failure_mode": "fell", "adjustment": "none"}', "contradicts"),
     ('["__import__(\\"os\\")"]', "exactly"),
+    ('{"checks": [true, false], "success": true, "failure_mode": "none", "adjustment": "none"}', "checks"),
+    ('{"checks": "all", "success": true, "failure_mode": "none", "adjustment": "none"}', "checks"),
 ])
 def test_malformed_judge_answers_are_refused(text, message):
     with pytest.raises(InvalidArgumentError, match=message):
@@ -67,6 +69,18 @@ def test_malformed_judge_answers_are_refused(text, message):
 def test_a_valid_answer_parses():
     v = parse_verdict('{"success": false, "failure_mode": "too_slow", "adjustment": "longer"}')
     assert (v.success, v.failure_mode, v.adjustment) == (False, "too_slow", "longer")
+    v = parse_verdict('{"checks": [true, false], "success": false, "failure_mode": "too_slow", "adjustment": "longer"}')
+    assert (v.success, v.failure_mode) == (False, "too_slow")
+
+
+def test_the_judge_reads_numbered_checks_that_match_the_rules():
+    from helpers.language.judge import rule_checks
+
+    s = summary(RUN_OK, NO_FLIP)
+    text = describe("run, then flip", s)
+    assert "check 1: mean forward speed" in text and "check 3: flips per episode" in text and "check 4" not in text
+    assert rule_checks(s) == [True, True, False]
+    assert answer_text(False, "no_flip", "retry", rule_checks(s)).startswith('{"checks": [true, true, false]')
 
 
 def test_lm_judge_always_answers_within_the_vocabulary_and_deterministically():

@@ -52,7 +52,9 @@ def test_a_worker_killed_on_a_two_node_cluster_is_retried_and_the_dataset_is_exa
     res = json.loads(proc.stdout.strip().splitlines()[-1])
     runs = sorted(res["worker_runs"], key=lambda r: r["worker"])
     assert res["workers"] == 2 and len(runs) == 2
-    assert len({r["node"] for r in runs}) == 2, "one task on each node (one CPU each)"
+    # (which node each ran on is not asserted: the retry lands on whichever node has a free CPU first;
+    # notebook 09's check asserts the spread of a fault-free 2-worker run)
+    assert all(r["node"] for r in runs), runs
     # the retried attempt found the 2 episodes its dead predecessor wrote and ran only the third
     assert [r["resumed_episodes"] for r in runs] == [0, 2] and [r["episodes"] for r in runs] == [3, 1], runs
     reference = collect("run_forward", "random", 6000, tmp_path / "plain", workers=1, envs_per_worker=2, verbose=False)

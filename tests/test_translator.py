@@ -348,14 +348,14 @@ def translator():
 
 def test_committed_translator_is_accurate_on_a_sample(translator):
     """A sample of each split, re-measured as a user loads the translator, agrees with its card (whole
-    splits): a band of about three standard errors of a 100-example sample."""
+    splits): a band of about three standard errors of a 60-example sample."""
     from helpers.language.translation import split_report
 
     card = json.loads((TRANSLATOR / "card.json").read_text())["evaluation"]
     data = build_dataset(DatasetConfig(n_paraphrase_dev=card["paraphrase_dev"]["n"]))  # the card's splits
     for split in ("test", "paraphrase"):
-        report = split_report(translator, data[split][:100])
-        assert report["accuracy"] >= card[split]["accuracy"] - 0.1, (split, [r for r in report["rows"] if not r["correct"]][:5])
+        report = split_report(translator, data[split][:60])
+        assert report["accuracy"] >= card[split]["accuracy"] - 0.11, (split, [r for r in report["rows"] if not r["correct"]][:5])
     assert card["test"]["accuracy"] >= 0.95 and card["test"]["refusal_rate"] >= 0.9, card["test"]
 
 

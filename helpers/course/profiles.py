@@ -37,12 +37,12 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
         # hold the whole-split numbers); demo_*: the LoRA run the notebook does itself (smoke: a tiny random
         # Llama; cpu: SmolLM2-135M for a few steps; gpu: GPT-2 Medium where the Hub is reachable, else
         # SmolLM2 at full length); probe_reference: training instructions the encoder probe looks up
-        "smoke": {"eval_examples": 60, "throughput_examples": 32, "demo_model": "tiny-llama", "demo_steps": 4,
+        "smoke": {"eval_examples": 20, "throughput_examples": 16, "demo_model": "tiny-llama", "demo_steps": 4,
                   "demo_n_train": 300, "demo_batch_size": 8, "demo_eval_examples": 20, "demo_lr": 1e-3,
                   "demo_eval_every": 2, "probe_reference": 500, "fallback_model": "tiny-llama"},
         "cpu": {"eval_examples": 150, "throughput_examples": 64, "demo_model": "smollm2-135m", "demo_steps": 20,
                 "demo_n_train": 2000, "demo_batch_size": 8, "demo_eval_examples": 40, "demo_lr": 4e-4,
-                "demo_eval_every": 20, "probe_reference": 8000, "fallback_model": "smollm2-135m"},
+                "demo_eval_every": 5, "probe_reference": 8000, "fallback_model": "smollm2-135m"},
         "gpu": {"eval_examples": None, "throughput_examples": 512, "demo_model": "gpt2-medium", "demo_steps": 700,
                 "demo_n_train": 40_000, "demo_batch_size": 16, "demo_eval_examples": 2000, "demo_lr": 2e-4,
                 "demo_eval_every": 175, "probe_reference": 8000, "fallback_model": "smollm2-135m"},

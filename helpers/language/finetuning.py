@@ -300,6 +300,7 @@ def train(cfg: FinetuneConfig) -> tuple[PlanTranslator, dict]:
                                 "lr": lr_at(step - 1, cfg), "wall_clock_s": round(state["wall_clock_s"], 1)}
             record["val_loss"] = validation_loss(model, loss_val, loss_feats)
             record["val_accuracy"] = evaluate_examples(model, eval_val)["accuracy"]
+            running = []  # each logged train loss is the mean since the last row, not since step 0
             bar.set_postfix(loss=f"{record['train_loss']:.3f}", val_acc=f"{record['val_accuracy']:.3f}")
         if record:
             state["history"].append(record)

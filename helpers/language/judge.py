@@ -6,9 +6,11 @@ they read.
   each plan step's stretch of the rollout after its first second (the body needs a moment to change
   gait). Deterministic: the oracle the tests and notebook 08 rely on.
 * :class:`LMJudge`: a language model (SmolLM2-135M-Instruct, offline) reads the instruction and the
-  rollout summary (numbers, not frames) and answers in a fixed JSON format. The answer is chosen by
-  scoring every valid JSON answer under the model, field by field (deterministic, and always one
-  of the allowed answers); the text is then parsed with ``json.loads`` and validated, never executed.
+  rollout summary (numbers, not frames) and answers in a fixed JSON format: first ``checks``, one
+  true/false per numbered rule of the summary (the reading, written out before the verdict), then
+  ``success`` (all checks hold), ``failure_mode`` and ``adjustment``. Each field is chosen by scoring
+  its valid values under the model (deterministic, and always an allowed answer); the text is then
+  parsed with ``json.loads`` and validated, never executed.
   A summary it cannot read (missing fields, wrong types) is refused with an error.
 
 Both return a :class:`Verdict`: ``success``, ``failure_mode``, ``adjustment`` (what the agent should
@@ -130,29 +132,45 @@ class RuleVerifier:
 
 
 # --- the language-model judge -------------------------------------------------------------------------
+def rule_checks(summary: dict[str, Any]) -> list[bool]:
+    """Every rule of every step, in order, met or not: what the LM judge writes before its verdict."""
+    out = []
+    for step in check_summary(summary):
+        for key, op, bar in SUCCESS_RULES[step["skill"]]:
+            value = step["metrics"][key]
+            out.append(bool(value >= bar if op == ">=" else value <= bar))
+    return out
+
+
 def describe(instruction: str, summary: dict[str, Any]) -> str:
-    """The summary as the LM judge reads it: the instruction, then one line per step."""
-    lines = [f"Instruction: {instruction}"]
+    """The summary as the LM judge reads it: the instruction, then one line per step, each rule of the
+    step a numbered check with the measured number beside its bar."""
+    lines, k = [f"Instruction: {instruction}"], 0
     for i, step in enumerate(check_summary(summary), 1):
         m = step["metrics"]
         asked = step["skill"] + (f" at {step['target_speed']:+g} m/s" if step.get("target_speed") is not None else "")
-        # each number beside the bar its rule sets: the judge compares, it need not remember the table
-        parts = [f"{key.replace('_', ' ')} {m[key]:.2f} (needs {'at least' if op == '>=' else 'at most'} {bar:g})"
-                 for key, op, bar in SUCCESS_RULES[step["skill"]]]
-        if "upright_fraction" not in {k for k, _, _ in SUCCESS_RULES[step["skill"]]}:
-            parts.append(f"upright fraction {m.get('upright_fraction', 1.0):.2f}")
-        lines.append(f"Step {i}: asked {asked} for {step.get('duration_s', 0):g} s; measured " + ", ".join(parts))
+        # each number beside its bar, both with three decimals (the summary's precision): the judge
+        # compares two numbers of the same shape digit by digit, it need not remember the table
+        parts = []
+        for key, op, bar in SUCCESS_RULES[step["skill"]]:
+            k += 1
+            parts.append(f"check {k}: {key.replace('_', ' ')} {m[key]:.3f}, needs {'at least' if op == '>=' else 'at most'} {bar:.3f}")
+        if "upright_fraction" not in {key for key, _, _ in SUCCESS_RULES[step["skill"]]}:
+            parts.append(f"upright fraction {m.get('upright_fraction', 1.0):.3f}")
+        lines.append(f"Step {i}: asked {asked} for {step.get('duration_s', 0):g} s; " + "; ".join(parts))
     return "\n".join(lines)
 
 
-JUDGE_SYSTEM = ("You judge whether a simulated robot did what it was asked. A run needs at least 1 m/s in the "
-                "asked direction; a jump 0.3 m of height while upright; a front flip at least one whole turn; a "
-                "target speed an error of at most 0.25 m/s; a walk 0.5 m/s and a standing torso (1 m); standing "
-                "up a torso at least 1 m high. Answer with JSON only.")
+# short: every rule is in the summary, as numbered checks beside their bars (each prompt token is
+# paid again on every fine-tuning step and every judgement)
+JUDGE_SYSTEM = ("You judge whether a simulated robot did what it was asked: say for each numbered check whether "
+                "it holds, then give the verdict. Answer with JSON only.")
 
 
-def answer_text(success: bool, failure_mode: str, adjustment: str) -> str:
-    return json.dumps({"success": success, "failure_mode": failure_mode, "adjustment": adjustment})
+def answer_text(success: bool, failure_mode: str, adjustment: str, checks: list[bool] | None = None) -> str:
+    """The judge's answer: the checks it read (when given), then the verdict."""
+    head = {"checks": list(checks)} if checks is not None else {}
+    return json.dumps({**head, "success": success, "failure_mode": failure_mode, "adjustment": adjustment})
 
 
 def parse_verdict(text: str) -> Verdict:
@@ -161,13 +179,18 @@ def parse_verdict(text: str) -> Verdict:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidArgumentError(f"the judge's answer is not JSON ({exc.msg}): {text[:80]!r}") from None
-    if not isinstance(value, dict) or set(value) != {"success", "failure_mode", "adjustment"}:
-        raise InvalidArgumentError(f"the judge's answer must have exactly success, failure_mode and adjustment: {value!r}")
+    if not isinstance(value, dict) or set(value) - {"checks"} != {"success", "failure_mode", "adjustment"}:
+        raise InvalidArgumentError(f"the judge's answer must have exactly success, failure_mode and adjustment "
+                                   f"(and optionally checks): {value!r}")
     if not isinstance(value["success"], bool) or value["failure_mode"] not in FAILURE_MODES \
             or value["adjustment"] not in ADJUSTMENTS:
         raise InvalidArgumentError(f"the judge's answer has a value outside {FAILURE_MODES} / {ADJUSTMENTS}: {value!r}")
     if value["success"] != (value["failure_mode"] == "none"):
         raise InvalidArgumentError(f"the judge's answer contradicts itself: {value!r}")
+    checks = value.get("checks")
+    if checks is not None and (not isinstance(checks, list) or not all(isinstance(c, bool) for c in checks)
+                               or value["success"] != all(checks)):
+        raise InvalidArgumentError(f"the judge's checks must be booleans that all hold exactly when it says success: {value!r}")
     return Verdict(value["success"], value["failure_mode"], value["adjustment"])
 
 
@@ -214,11 +237,16 @@ class LMJudge:
             options = [json.dumps({**fields, key: v})[:-1] for v in values]
             return values[int(np.argmax(self._scores(prompt, options)))] if len(values) > 1 else values[0]
 
-        fields: dict[str, Any] = {"success": pick({}, "success", [True, False])}
-        ok = fields["success"]
+        # first each rule's check, one at a time (the list left open), then the verdict they imply
+        checks: list[bool] = []
+        for _ in range(len(rule_checks(summary))):
+            options = [json.dumps({"checks": checks + [v]})[:-2] for v in (True, False)]
+            checks.append((True, False)[int(np.argmax(self._scores(prompt, options)))])
+        ok = all(checks)
+        fields: dict[str, Any] = {"checks": checks, "success": ok}
         fields["failure_mode"] = pick(fields, "failure_mode", ["none"] if ok else [m for m in FAILURE_MODES if m != "none"])
         adjustment = pick(fields, "adjustment", ["none"] if ok else [a for a in ADJUSTMENTS if a != "none"])
-        return parse_verdict(answer_text(ok, fields["failure_mode"], adjustment))  # parsed and checked, as any answer
+        return parse_verdict(answer_text(ok, fields["failure_mode"], adjustment, checks))  # parsed and checked, as any answer
 
 
 JUDGE_DIR = PRETRAINED_DIR / "judge"

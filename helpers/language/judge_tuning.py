@@ -23,7 +23,7 @@ from ..core.errors import InvalidArgumentError
 from ..core.provenance import StagedPublish, card_core, training_cost
 from ..core.checkpoints import atomic_write_json
 from ..core.training import Dist, adamw, autocast_dtype, fit, grad_scaler, resolve_device, resume
-from .judge import LMJudge, answer_text
+from .judge import LMJudge, answer_text, rule_checks
 from .judge_data import synthetic_examples
 from .translator import load_pretrained_lm, lora_targets
 
@@ -69,7 +69,8 @@ def encode(judge: LMJudge, examples) -> list[tuple[list[int], int]]:
     tok, out = judge.tokenizer, []
     for instruction, summary, verdict in examples:
         prompt = tok(judge.prompt(instruction, summary), add_special_tokens=False)["input_ids"]
-        answer = tok(answer_text(verdict.success, verdict.failure_mode, verdict.adjustment), add_special_tokens=False)["input_ids"]
+        answer = tok(answer_text(verdict.success, verdict.failure_mode, verdict.adjustment, rule_checks(summary)),
+                     add_special_tokens=False)["input_ids"]
         out.append((prompt + answer + [tok.eos_token_id], len(prompt)))
     return out
 

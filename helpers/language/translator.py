@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -96,11 +97,11 @@ def smollm2_gguf() -> Path:
     return path
 
 
-def _load_smollm2(dtype: torch.dtype):
-    """SmolLM2-135M dequantised to ``dtype``. The dequantised weights are cached (safetensors, with the
-    GGUF's checksum in the folder name), so only the first load pays the ~15 s conversion."""
+def _smollm2_cache() -> Path:
+    """The folder of SmolLM2-135M's dequantised weights and tokenizer (safetensors, with the GGUF's
+    checksum in its name), written on first use: only the first load pays the ~15 s conversion."""
     from safetensors.torch import save_model
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer  # heavy: only when a model is loaded
+    from transformers import AutoModelForCausalLM, AutoTokenizer  # heavy: only when a model is loaded
 
     cache = CACHE_DIR / f"smollm2-135m-{SMOLLM2['sha256'][:12]}"
     if not (cache / "model.safetensors").exists():
@@ -115,8 +116,18 @@ def _load_smollm2(dtype: torch.dtype):
         save_model(model, str(tmp / "model.safetensors"))  # handles the tied input/output embedding
         tokenizer.save_pretrained(tmp)
         (tmp / "source.json").write_text(json.dumps({**SMOLLM2, "path": str(gguf)}) + "\n")
-        if not cache.exists():
-            tmp.rename(cache)
+        try:
+            tmp.rename(cache)  # atomic; a process that converted at the same time has put an identical one there
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return cache
+
+
+def _load_smollm2(dtype: torch.dtype):
+    """SmolLM2-135M dequantised to ``dtype`` (from :func:`_smollm2_cache`)."""
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    cache = _smollm2_cache()
     config = AutoConfig.from_pretrained(cache)
     model = AutoModelForCausalLM.from_config(config).to(dtype)
     model.load_state_dict({k: v.to(dtype) for k, v in load_file(str(cache / "model.safetensors")).items()}, strict=False)
@@ -126,9 +137,9 @@ def _load_smollm2(dtype: torch.dtype):
 
 def _tiny_llama(dtype: torch.dtype):
     """SmolLM2's tokenizer on a 2-layer, 64-wide Llama with random weights: the pretrained path, for smoke runs."""
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    tokenizer, _ = _load_smollm2(dtype)
+    tokenizer = AutoTokenizer.from_pretrained(_smollm2_cache())  # the tokenizer only, not the 135M weights
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
                          bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, tie_word_embeddings=True)

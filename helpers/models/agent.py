@@ -84,9 +84,10 @@ class Agent:
 
     @classmethod
     def load(cls, judge: str = "lm", generalist: str | None = None, translator: str | None = None) -> "Agent":
-        """The committed translator and generalist (or the folders given); the LM judge (``judge="lm"``)
-        or the rules alone (``"rules"``) driving the retries."""
-        from ..language.judge import load_lm_judge
+        """The committed translator and generalist (or the folders given); the LM judge (``judge="lm"``:
+        the fine-tuned one of pretrained/judge where it is committed, else SmolLM2 prompted) or the rules
+        alone (``"rules"``) driving the retries."""
+        from ..language.judge import JUDGE_DIR, load_lm_judge
         from ..language.translation import DEFAULT_TRANSLATOR, load_translator
         from .generalist_policy import load_committed_generalist, load_generalist_policy
 
@@ -96,7 +97,9 @@ class Agent:
         # safetensors and JSON (no pickle): a folder without a manifest (a training run's export) loads unchecked
         policy = load_committed_generalist() if not generalist else \
             load_generalist_policy(generalist, verify=(Path(generalist) / MANIFEST).exists())
-        return cls(words, policy, load_lm_judge() if judge == "lm" else RuleVerifier())
+        if judge == "rules":
+            return cls(words, policy, RuleVerifier())
+        return cls(words, policy, load_lm_judge(adapter="committed" if (JUDGE_DIR / "card.json").exists() else None))
 
     def rollout(self, plan: list[PlanStep], seed: int, render: bool = False) -> dict[str, Any]:
         if SKILLS[plan[0].skill].body == "cheetah":
