@@ -41,11 +41,11 @@ $(VENV)/.installed: requirements.txt requirements-lock.txt pyproject.toml | $(BI
 
 setup: $(VENV)/.installed
 
-# Two pytest workers (pytest-xdist), one file each at a time: the notebooks' smoke runs on one while the
-# unit tests run on the other, in about half the time of one process on a 2-core machine.
+# Two pytest workers (pytest-xdist), one file each at a time (tests/conftest.py groups them): the
+# notebooks' smoke runs and the Ray tests on one while the unit tests run on the other.
 TEST_WORKERS ?= 2
 test: setup
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup tests
 
 test-fast: setup
 	$(BIN)/python -m pytest -q tests -m "not notebook"

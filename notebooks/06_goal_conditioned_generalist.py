@@ -52,6 +52,7 @@ from helpers.data.minari_io import DATASETS_DIR
 from helpers.envs.simulator import rendering_works
 from helpers.envs.skills import HELD_OUT_SPEEDS, SKILLS, PlanStep, model_of
 from helpers.experts.switching import SCHEDULES, run_schedule
+from helpers.models.agent import humanoid_trace
 from helpers.models.generalist import Generalist
 from helpers.models.generalist_eval import held_out_speeds, skill_scores, switching
 from helpers.models.generalist_policy import GENERALIST_DIR, load_committed_generalist, load_generalist_policy
@@ -68,7 +69,7 @@ root = DATASETS_DIR / PROFILE  # the Minari root notebook 04 wrote
 # then on. The goal vector holds
 #
 # * the skill, one-hot (a linear layer on it is a learned skill embedding);
-# * the target speed as Fourier features $(v, \sin \pi k v/3, \cos \pi k v/3)_{k=1..4}$, so that nearby
+# * the target speed as Fourier features $(v/3, \sin \pi k v/3, \cos \pi k v/3)_{k=1..4}$, so that nearby
 #   speeds get nearby codes and a speed never trained on lies between trained ones;
 # * the quality of the behaviour to imitate (expert, medium, random): a Decision Transformer's return
 #   conditioning in three levels that mean the same for every skill, where returns do not (a
@@ -238,6 +239,22 @@ if rendering_works() and "run_forward" in skills:
     results["video"] = str(path.relative_to(REPO_ROOT))
 
 # %% [markdown]
+# The same checkpoint on the other body, asked to walk, then to stand up (two MuJoCo models, so two
+# episodes): the body embedding and the per-body projections are all that change.
+
+# %%
+if rendering_works() and {"walk", "stand_up"} <= set(skills):
+    frames, labels = [], []
+    for skill in ("walk", "stand_up"):
+        step = PlanStep(skill, None, budget["video_seconds"] / 2)
+        trace = humanoid_trace(generalist, step, seed=7, render=True, render_size=tuple(budget["render_size"]))
+        frames += trace["frames"]
+        labels += [f"t={i * trace['dt']:4.1f}s  {step.label}" for i in range(len(trace["frames"]))]
+    path = lesson.video(caption(frames, labels), "generalist_humanoid.mp4", round(1 / trace["dt"]))
+    display(lesson.show_video(path))
+    results["humanoid_video"] = str(path.relative_to(REPO_ROOT))
+
+# %% [markdown]
 # ## What this shows, and what it does not
 #
 # The numbers above are the committed model's on held-out seeds; its card (`pretrained/generalist/card.json`)
@@ -246,3 +263,43 @@ if rendering_works() and "run_forward" in skills:
 
 # %% tags=["hide"]
 lesson.save()
+
+# %% [markdown] tags=["exercise"]
+# ## Exercises
+#
+# Each exercise is a function to finish (the `TODO`). `check(...)` runs it on a few small cases and
+# says what is wrong, if anything; it never stops the notebook. `show_solution("...")` shows one
+# answer (from [`helpers/course/solutions.py`](../helpers/course/solutions.py)): try first.
+#
+# **1 · The action loss.** A batch mixes bodies: every action is padded to the widest body's 17
+# numbers, and every window to the context length. Finish `action_loss(pred, target, act_dims, mask)`
+# for predicted and target actions `(B, K, 17)`, each window's number of real action dimensions
+# `act_dims` `(B,)` (6 for the cheetah, 17 for the humanoid) and the mask of real steps `(B, K)`: the
+# loss the demo run above plotted, in which a cheetah step weighs as much as a humanoid step.
+
+# %% tags=["exercise"]
+import numpy as np
+
+from helpers.course.exercises import check, show_solution
+
+
+def action_loss(pred, target, act_dims, mask):
+    """The generalist's training loss on one padded batch."""
+    return float(np.mean((pred - target) ** 2))  # TODO: padded dimensions and padded steps are not data
+
+
+check("06.action_loss", action_loss)
+
+# %% [markdown] tags=["exercise"]
+# **2 · Fourier features of the target speed.** Finish `speed_features(speed)`: the nine speed
+# entries of the goal vector, $v/3$ and then $\sin(\pi k v/3), \cos(\pi k v/3)$ for $k = 1..4$, each
+# sine beside its cosine; nine zeros for a skill without a target speed (`speed` is None).
+
+# %% tags=["exercise"]
+def speed_features(speed):
+    """The target speed's entries in the goal vector."""
+    x = speed / 3
+    return np.array([x] + [0.0] * 8)  # TODO: a sine and a cosine for each k; and a skill without a speed?
+
+
+check("06.speed_features", speed_features)

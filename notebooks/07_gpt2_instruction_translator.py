@@ -348,3 +348,42 @@ results["gpt2_medium_estimate"] = estimate
 
 # %% tags=["hide"]
 lesson.save()
+
+# %% [markdown] tags=["exercise"]
+# ## Exercises
+#
+# Each exercise is a function to finish (the `TODO`). `check(...)` runs it on a few small cases and
+# says what is wrong, if anything; it never stops the notebook. `show_solution("...")` shows one
+# answer (from [`helpers/course/solutions.py`](../helpers/course/solutions.py)): try first.
+#
+# **1 · LoRA's trainable parameters.** LoRA keeps a linear layer's weight $W$ (from $d_{in}$ to
+# $d_{out}$) frozen and learns a rank-$r$ update beside it: $Wx + BAx$. Finish
+# `lora_parameters(shapes, r)`: how many numbers LoRA trains on linear layers of shapes
+# `[(d_in, d_out), ...]` at rank `r`. The last case is one block of SmolLM2, all seven of whose
+# projections the shipped translator adapts.
+
+# %% tags=["exercise"]
+from helpers.course.exercises import check, show_solution
+
+
+def lora_parameters(shapes, r):
+    """Numbers trained by rank-r LoRA adapters on linear layers of shapes (d_in, d_out)."""
+    return sum(d_in * d_out for d_in, d_out in shapes)  # TODO: this is what full fine-tuning trains
+
+
+check("07.lora_parameters", lora_parameters)
+
+# %% [markdown] tags=["exercise"]
+# **2 · Only the numbers the instruction states.** The decoder lets the model write a number only
+# if the normalised instruction states it, or 0 ("stop"). Finish `only_stated_numbers(plan,
+# instruction)` for a whole plan: True when every number in it, sign aside, is one the instruction
+# states.
+
+# %% tags=["exercise"]
+def only_stated_numbers(plan, instruction):
+    """May the decoder write this plan for this normalised instruction?"""
+    numbers = [word for word in plan.split() if word.lstrip("-")[:1].isdigit()]
+    return all(n in instruction for n in numbers)  # TODO: is "5" stated in "for 15 seconds"?
+
+
+check("07.stated_numbers", only_stated_numbers)

@@ -253,3 +253,49 @@ if rendering_works():
 
 # %% tags=["hide"]
 lesson.save()
+
+# %% [markdown] tags=["exercise"]
+# ## Exercises
+#
+# Each exercise is a function to finish (the `TODO`). `check(...)` runs it on a few small cases and
+# says what is wrong, if anything; it never stops the notebook. `show_solution("...")` shows one
+# answer (from [`helpers/course/solutions.py`](../helpers/course/solutions.py)): try first.
+#
+# **1 · Cohen's kappa.** Agreement flatters a judge: where most rollouts succeed, one that always
+# says "success" agrees most of the time. Finish `kappa(verifier, judge)` for two boolean arrays:
+# $\kappa = (p_o - p_e) / (1 - p_e)$, with $p_o$ the share of rollouts the two agree on and $p_e$
+# the agreement expected by chance from each one's own rate of "success".
+
+# %% tags=["exercise"]
+import numpy as np
+
+from helpers.course.exercises import check, show_solution
+
+
+def kappa(verifier, judge):
+    """Cohen's kappa of a judge's verdicts against the verifier's."""
+    return float(np.mean(verifier == judge))  # TODO: this is the plain agreement; how much would chance give?
+
+
+check("08.kappa", kappa)
+
+# %% [markdown] tags=["exercise"]
+# **2 · The verifier's first failed step.** Finish `first_failed_step(steps)`: `steps` holds one
+# `(skill, metrics)` pair per plan step, and the answer is the index of the first step that misses a
+# rule of its skill in `SUCCESS_RULES` (the table above), or None when the plan was carried out. The
+# agent's adjustment is aimed at that step.
+
+# %% tags=["exercise"]
+from helpers.envs.metrics import SUCCESS_RULES
+
+
+def first_failed_step(steps):
+    """Where the plan first went wrong by the skill table's rules (None: nowhere)."""
+    for i, (skill, metrics) in enumerate(steps):
+        key, op, bar = SUCCESS_RULES[skill][0]
+        if metrics[key] < bar:  # TODO: every rule of the skill, and rules with "<=" too
+            return i
+    return None
+
+
+check("08.first_failed_step", first_failed_step)

@@ -254,3 +254,45 @@ results["cost_model"] = costs
 # %% tags=["hide"]
 results["load_avg_1m_at_end"] = os.getloadavg()[0]
 lesson.save()
+
+# %% [markdown] tags=["exercise"]
+# ## Exercises
+#
+# Each exercise is a function to finish (the `TODO`). `check(...)` runs it on a few small cases and
+# says what is wrong, if anything; it never stops the notebook. `show_solution("...")` shows one
+# answer (from [`helpers/course/solutions.py`](../helpers/course/solutions.py)): try first.
+#
+# **1 · Splitting episodes over workers.** The collector plans a list of episode ids and runs one
+# share of it per worker. Finish `split_episodes(ids, workers)`: a list of shares (lists of ids), one
+# per worker (fewer when there are fewer episodes than workers, and none empty), every id in exactly
+# one share, and share sizes that differ by at most one.
+
+# %% tags=["exercise"]
+import numpy as np
+
+from helpers.course.exercises import check, show_solution
+
+
+def split_episodes(ids, workers):
+    """The episode ids each worker collects."""
+    size = len(ids) // workers
+    return [ids[w * size:(w + 1) * size] for w in range(workers)]  # TODO: what if workers does not divide len(ids)?
+
+
+check("09.split_episodes", split_episodes)
+
+# %% [markdown] tags=["exercise"]
+# **2 · A global batch's loss over ranks.** With `--global-batch` every rank draws the same windows,
+# rank r trains on rows $[rB/W, (r+1)B/W)$, and DDP averages the ranks' gradients. Finish
+# `share_losses(errors, mask, world)` for per-step errors and the mask of real steps, both `(B, K)`:
+# the loss of each of the `world` ranks, the sum of its own rows' errors over some count, such that
+# the ranks' losses average to the one-process loss, the mean over the batch's real steps.
+
+# %% tags=["exercise"]
+def share_losses(errors, mask, world):
+    """The loss each of `world` ranks computes on its rows of one global batch."""
+    shares = np.split(np.arange(len(errors)), world)  # rank r's rows
+    return np.array([errors[rows][mask[rows]].mean() for rows in shares])  # TODO: do they average to the batch's loss?
+
+
+check("09.share_losses", share_losses)

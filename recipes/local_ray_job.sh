@@ -28,6 +28,19 @@ if [ -z "${RAY_DASHBOARD:-}" ]; then
   "$RAY" start --address "127.0.0.1:$PORT" $COMMON >/dev/null
   RAY_DASHBOARD=http://127.0.0.1:$DASH
 fi
+# `ray start` returns before the dashboard answers: wait for it (up to 3 minutes)
+"$PYTHON" - "$RAY_DASHBOARD" <<'PY'
+import sys, time, urllib.error, urllib.request
+for _ in range(360):
+    try:
+        urllib.request.urlopen(sys.argv[1] + "/api/version", timeout=5).close()
+        sys.exit(0)
+    except urllib.error.HTTPError:
+        sys.exit(0)  # it answers
+    except OSError:
+        time.sleep(0.5)
+sys.exit(f"the Ray dashboard at {sys.argv[1]} did not answer")
+PY
 
 # the job's entrypoint runs on the cluster; `--ray auto` joins the cluster it runs on
 "$RAY" job submit --address "$RAY_DASHBOARD" -- \

@@ -2,9 +2,25 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+# `make test` runs two pytest-xdist workers with --dist loadgroup. Each file is one group (its tests run
+# in order on one worker, its module fixtures built once), except that everything starting a Ray
+# cluster or a notebook kernel shares one group: two Ray clusters starting at once on 2 cores time
+# out, and the notebooks (which start Ray themselves) take about half the suite.
+SERIAL_FILES = {"test_notebooks.py", "test_scaling_out.py"}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        serial = item.path.name in SERIAL_FILES or item.get_closest_marker("ray") is not None
+        item.add_marker(pytest.mark.xdist_group("ray_and_notebooks" if serial else item.path.name))

@@ -109,6 +109,7 @@ def test_shard_errors_name_the_file(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.ray
 def test_ray_collection_on_a_local_two_cpu_cluster(tmp_path):
     # RAY_ADDRESS pointing elsewhere must not be joined: "local" always starts its own throwaway cluster
     env = {**ENV, "RAY_USAGE_STATS_ENABLED": "0", "RAY_ADDRESS": "192.0.2.1:1"}

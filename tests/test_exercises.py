@@ -38,7 +38,7 @@ def starters(stem):
 
 
 def test_the_first_lessons_each_have_one_to_three_exercises():
-    assert LESSONS == [p.stem for p in notebook_sources(["00", "01", "02", "03", "04", "05"])]
+    assert LESSONS == [p.stem for p in notebook_sources([f"{n:02d}" for n in range(10)])]
     for stem in LESSONS:
         n = sum(ex.notebook == stem for ex in EXERCISES.values())
         assert 1 <= n <= 3, (stem, n)
@@ -111,6 +111,59 @@ def _gae_across_episodes(r, v, nv, term, trunc, gamma, lam):
     return adv
 
 
+def _padded_dims(p, d):
+    return (np.arange(p.shape[-1])[None, :] < np.asarray(d)[:, None])[:, None, :]
+
+
+def _loss_over_all_slots(p, t, d, m):
+    return float((((p - t) ** 2 * _padded_dims(p, d)).sum(-1) / p.shape[-1])[m].mean())
+
+
+def _loss_pooled(p, t, d, m):
+    dims = _padded_dims(p, d)
+    return float(((p - t) ** 2 * dims).sum(-1)[m].sum() / np.broadcast_to(dims.sum(-1), m.shape)[m].sum())
+
+
+def _loss_per_window(p, t, d, m):
+    dims = _padded_dims(p, d)
+    per_step = ((p - t) ** 2 * dims).sum(-1) / dims.sum(-1)
+    return float(np.mean([per_step[b][m[b]].mean() for b in range(len(p))]))
+
+
+def _kappa_without_edge_case(a, b):
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    chance = a.mean() * b.mean() + (1 - a.mean()) * (1 - b.mean())
+    return (np.mean(a == b) - chance) / (1 - chance)
+
+
+def _rule_failures(steps, passes):
+    from helpers.envs.metrics import SUCCESS_RULES
+
+    return [i for i, (skill, m) in enumerate(steps)
+            if not all(passes(m[key], op, bar) for key, op, bar in SUCCESS_RULES[skill])]
+
+
+def _failed_with_greater_or_equal_only(steps):
+    return next(iter(_rule_failures(steps, lambda v, op, bar: v >= bar)), None)
+
+
+def _failed_requiring_upright(steps):
+    ok = lambda v, op, bar: v >= bar if op == ">=" else v <= bar  # noqa: E731
+    failed = _rule_failures(steps, ok)
+    failed += [i for i, (_, m) in enumerate(steps) if m.get("upright_fraction", 1.0) < 0.9]
+    return min(failed, default=None)
+
+
+def _last_failed(steps):
+    failed = _rule_failures(steps, lambda v, op, bar: v >= bar if op == ">=" else v <= bar)
+    return failed[-1] if failed else None
+
+
+def _split_in_ceil_chunks(ids, workers):
+    size = -(-len(ids) // workers)
+    return [ids[i:i + size] for i in range(0, len(ids), size)]
+
+
 MISTAKES = [
     ("00.forward_speed", lambda obs: float(obs[9]), "index 9"),
     ("00.upright", lambda obs: bool(abs(obs[1]) < math.pi / 2), "not wrapped"),
@@ -140,6 +193,47 @@ MISTAKES = [
     ("05.causal_mask", lambda n: np.triu(np.ones((n, n), bool)), "transposed"),
     ("05.causal_mask", lambda n: np.tril(np.ones((n, n), bool), -1), "hides the diagonal"),
     ("05.causal_mask", lambda n: np.tril(np.ones((n, n))) * 0.5, "use True"),
+    ("06.action_loss", lambda p, t, d, m: float(np.mean((p - t)[m] ** 2)), "leave those dimensions out"),
+    ("06.action_loss", _loss_over_all_slots, "not by the padded width"),
+    ("06.action_loss", _loss_pooled, "almost three times"),
+    ("06.action_loss", _loss_per_window, "a mean per window"),
+    ("06.speed_features", lambda v: None if v is None else solution("06.speed_features")(3 * v), "not divided by 3"),
+    ("06.speed_features", lambda v: np.zeros(9) if v is None else np.r_[v / 3, np.sin(np.pi * np.arange(1, 5) * v / 3),
+                                                                          np.cos(np.pi * np.arange(1, 5) * v / 3)],
+     "all the sines, then all the cosines"),
+    ("06.speed_features", lambda v: solution("06.speed_features")(0.0 if v is None else v), "reads as a speed"),
+    ("06.speed_features", lambda v: solution("06.speed_features")(np.nan if v is None else v), "NaN"),
+    ("07.lora_parameters", lambda shapes, r: r * sum(i * o for i, o in shapes), "two thin matrices"),
+    ("07.lora_parameters", lambda shapes, r: sum(r * i for i, o in shapes), "A alone"),
+    ("07.lora_parameters", lambda shapes, r: r * sum(shapes[0]), "the first layer only"),
+    ("07.stated_numbers", lambda plan, text: all(w.lstrip("-") in text for w in plan.split()
+                                                 if w.lstrip("-")[:1].isdigit()),
+     "only a piece of 2.5 and of 15"),
+    ("07.stated_numbers", lambda plan, text: all(w in text for w in plan.split() if w.lstrip("-")[:1].isdigit()),
+     "A sign is the plan's direction"),
+    ("07.stated_numbers", lambda plan, text: solution("07.stated_numbers")(plan, text) and " 0 " not in plan,
+     "0 (\"stop\") is always allowed"),
+    ("08.kappa", lambda a, b: float(np.mean(a == b)), "the plain agreement"),
+    ("08.kappa", lambda a, b: (np.mean(a == b) - 0.5) / 0.5, "chance taken as 50%"),
+    ("08.kappa", lambda a, b: abs(solution("08.kappa")(a, b)), "negative kappa"),
+    ("08.kappa", _kappa_without_edge_case, "never shows NaN"),
+    ("08.first_failed_step", lambda steps: None, "at least 1 m/s"),
+    ("08.first_failed_step", _failed_with_greater_or_equal_only, "*below* its bar"),
+    ("08.first_failed_step", _failed_requiring_upright, "own rules"),
+    ("08.first_failed_step", lambda steps: _last_failed(steps), "*first* failure"),
+    ("09.split_episodes", lambda ids, w: [ids[i * (len(ids) // w):(i + 1) * (len(ids) // w)] for i in range(w)],
+     "in no share"),
+    ("09.split_episodes", lambda ids, w: [list(s) for s in np.array_split(ids, w)], "empty share"),
+    ("09.split_episodes", lambda ids, w: [list(range(len(ids)))[i::min(w, len(ids))] for i in range(min(w, len(ids)))],
+     "not episodes of this round"),
+    ("09.split_episodes", _split_in_ceil_chunks, "differ by at most one"),
+    ("09.share_losses", lambda e, m, w: np.array([e[r][m[r]].mean() for r in np.split(np.arange(len(e)), w)]),
+     "own mean"),
+    ("09.share_losses", lambda e, m, w: np.array([(e[r] * m[r]).sum() / m.sum()
+                                                  for r in np.split(np.arange(len(e)), w)]),
+     "1/W of it"),
+    ("09.share_losses", lambda e, m, w: np.array([(e[r] * m[r]).sum() / (m.sum() / w) for r in
+                                                  [np.arange(k, len(e), w) for k in range(w)]]), "rank_share"),
 ]
 
 

@@ -97,11 +97,33 @@ class LocalRayCluster:
             self._ray(*head, *self._common())
             for _ in range(self.nodes - 1):
                 self._ray("start", "--address", self.address, *self._common())
+            if self.dashboard:
+                self.wait_for_dashboard()
         except BaseException:
             self.stop()
             raise
         self.started_s = time.perf_counter() - t0
         return self
+
+    def wait_for_dashboard(self) -> None:
+        """Until the dashboard answers (``ray start`` returns before it does, and on a busy machine
+        ``ray job submit`` right away fails to connect)."""
+        import urllib.error  # noqa: PLC0415
+        import urllib.request  # noqa: PLC0415
+
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                with urllib.request.urlopen(f"{self.dashboard_url}/api/version", timeout=5) as reply:
+                    if reply.status == 200:
+                        return
+            except urllib.error.HTTPError:
+                return  # it answers (an HTTP error is an answer: e.g. auth on a real cluster)
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the Ray dashboard at {self.dashboard_url} did not answer within {self.timeout:.0f} s")
+            time.sleep(0.5)
 
     def stop(self) -> None:
         """``ray stop --force`` (every Ray process of this machine), then remove the temp dir."""

@@ -88,6 +88,73 @@ def causal_mask(n):
     return np.tril(np.ones((n, n), dtype=bool))
 
 
+# --- 06 --------------------------------------------------------------------------------------------
+def action_loss(pred, target, act_dims, mask):
+    """Mean squared error over each window's real action dimensions, then over the real steps."""
+    dims = np.arange(pred.shape[-1])[None, :] < np.asarray(act_dims)[:, None]  # (B, A): the body's own dims
+    per_step = ((pred - target) ** 2 * dims[:, None, :]).sum(-1) / dims.sum(-1)[:, None]  # (B, K)
+    return float(per_step[mask].mean())
+
+
+def speed_features(speed, frequencies=4):
+    """(v/3, sin(pi k v/3), cos(pi k v/3) for k = 1..4); all zeros for a skill without a speed (None)."""
+    if speed is None:
+        return np.zeros(1 + 2 * frequencies)
+    x = speed / 3.0  # the target-speed range is [-3, 3] m/s
+    return np.array([x] + [f(np.pi * k * x) for k in range(1, frequencies + 1) for f in (np.sin, np.cos)])
+
+
+# --- 07 --------------------------------------------------------------------------------------------
+def lora_parameters(shapes, r):
+    """Trainable numbers of rank-r LoRA adapters on linear layers of shapes (d_in, d_out): A is r x d_in,
+    B is d_out x r; the weight beside them stays frozen."""
+    return sum(r * (d_in + d_out) for d_in, d_out in shapes)
+
+
+def only_stated_numbers(plan, instruction):
+    """Every number in the plan, sign aside, is a whole number the instruction states, or 0."""
+    import re
+
+    stated = {float(n) for n in re.findall(r"\d+(?:\.\d+)?", instruction)} | {0.0}
+    numbers = [w.lstrip("-") for w in plan.split() if w.lstrip("-")[:1].isdigit()]
+    return all(float(n) in stated for n in numbers)
+
+
+# --- 08 --------------------------------------------------------------------------------------------
+def kappa(verifier, judge):
+    """Cohen's kappa of two binary raters: agreement beyond what their own rates give by chance."""
+    v, j = np.asarray(verifier, bool), np.asarray(judge, bool)
+    observed = np.mean(v == j)
+    chance = v.mean() * j.mean() + (1 - v.mean()) * (1 - j.mean())  # both say success, or both failure
+    return 1.0 if chance == 1 else float((observed - chance) / (1 - chance))
+
+
+def first_failed_step(steps):
+    """The index of the first (skill, metrics) step that misses a rule of its skill, or None."""
+    from helpers.envs.metrics import SUCCESS_RULES
+
+    for i, (skill, metrics) in enumerate(steps):
+        for key, op, bar in SUCCESS_RULES[skill]:
+            if not (metrics[key] >= bar if op == ">=" else metrics[key] <= bar):
+                return i
+    return None
+
+
+# --- 09 --------------------------------------------------------------------------------------------
+def split_episodes(ids, workers):
+    """min(workers, len(ids)) shares dealt out round robin: every id once, sizes within one."""
+    parts = max(1, min(workers, len(ids)))
+    return [list(ids[w::parts]) for w in range(parts)]
+
+
+def share_losses(errors, mask, world):
+    """Each rank's loss on its contiguous rows of the global batch: its summed real-step errors over the
+    global batch's real steps divided by the processes, so that their average is the one-process loss."""
+    denominator = max(mask.sum(), 1) / world
+    shares = np.split(np.arange(len(errors)), world)  # rank r's contiguous rows, as rank_share cuts them
+    return np.array([(errors[rows] * mask[rows]).sum() / denominator for rows in shares])
+
+
 SOLUTIONS = {
     "00.forward_speed": forward_speed, "00.upright": is_upright,
     "01.gae": gae, "01.clip": clipped_objective,
@@ -95,4 +162,8 @@ SOLUTIONS = {
     "03.fell_over": fell_over, "03.time_to_behaviour": time_to_behaviour,
     "04.total_steps": total_steps, "04.normalised_score": normalised_score,
     "05.returns_to_go": returns_to_go, "05.causal_mask": causal_mask,
+    "06.action_loss": action_loss, "06.speed_features": speed_features,
+    "07.lora_parameters": lora_parameters, "07.stated_numbers": only_stated_numbers,
+    "08.kappa": kappa, "08.first_failed_step": first_failed_step,
+    "09.split_episodes": split_episodes, "09.share_losses": share_losses,
 }

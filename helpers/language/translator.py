@@ -411,7 +411,8 @@ class PlanTranslator(nn.Module):
         prompts = [self._token_ids(self.spec.prompt(t)) for t in normalised]
         embeds, mask = _pad(self._rows(normalised, prompts, features), left=True)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        out = self.lm(inputs_embeds=embeds, attention_mask=mask, position_ids=positions, use_cache=True)
+        # logits of the last position only: the prompt's other positions need none (49k-wide each)
+        out = self.lm(inputs_embeds=embeds, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
         generated, done = [""] * len(normalised), [False] * len(normalised)
         allowed = [instruction_numbers(t) if self.copy_numbers else None for t in normalised]
         unknown = self.unknown_token()
@@ -442,6 +443,9 @@ class PlanTranslator(nn.Module):
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         if self.spec.lora:
+            if not hasattr(self.lm, "peft_config"):
+                raise InvalidArgumentError("this translator was loaded for inference, its LoRA adapter merged into the "
+                                           "base weights: save the model of a training run instead")
             self.lm.save_pretrained(directory)  # the adapter only; the base comes from the Hub
         else:
             original = next(self.lm.parameters()).dtype
@@ -468,7 +472,9 @@ class PlanTranslator(nn.Module):
             from peft import PeftModel
 
             tokenizer, base = load_pretrained_lm(spec.base)
-            lm = PeftModel.from_pretrained(base, directory)
+            # the adapter folded into the base weights (W + BA): the same plans, without LoRA's extra
+            # matrix products on every layer of every decoding step
+            lm = PeftModel.from_pretrained(base, directory).merge_and_unload()
         else:
             tokenizer = AutoTokenizer.from_pretrained(directory)
             lm = AutoModelForCausalLM.from_pretrained(directory, dtype=torch.float32)
