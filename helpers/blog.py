@@ -2,7 +2,8 @@
 
     python -m helpers.blog --executed build/executed/cpu --out blog
 
-See :mod:`helpers.course.blog` for what the export keeps and drops.
+See :mod:`helpers.course.blog` for what the export keeps and drops. The numbers course/syllabus.md
+cites are refreshed from the committed results files at the same time.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from . import REPO_ROOT
 from .core.errors import cli_errors
 from .course.blog import export_all
+from .course.syllabus import write_synced
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -24,6 +26,7 @@ def main(argv: list[str] | None = None) -> None:
     posts = cli_errors(export_all, Path(args.executed), Path(args.out))
     for post in posts:
         print(f"{post['stem']}: {len(post['figures'])} figures, {len(post['media'])} media files")
+    print(f"course/syllabus.md: {'numbers refreshed' if write_synced() else 'up to date'}")
 
 
 if __name__ == "__main__":

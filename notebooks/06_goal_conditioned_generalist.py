@@ -106,6 +106,8 @@ available = sorted(str(p.relative_to(root).parent.parent) for p in root.glob("co
 demo_datasets = [d for d in GeneralistTrainConfig().datasets if d in available]
 if PROFILE == "smoke":  # the smoke profile of notebook 04 collects two skills, tiny
     demo_datasets = [d for d in available if d.split("/")[1] in ("run_forward", "target_speed", "transitions")]
+if not demo_datasets:
+    raise FileNotFoundError(f"no datasets under {root}: run notebook 04 in the {PROFILE} profile first")
 display(pd.DataFrame({"dataset": demo_datasets}).set_index("dataset"))
 results["demo_datasets"] = demo_datasets
 

@@ -8,10 +8,8 @@ import pytest
 
 from helpers import REPO_ROOT
 from helpers.course.exercises import EXERCISES
+from helpers.course.syllabus import CITATION, SYLLABUS, field  # [number unit](../results/FILE.json "field.path")
 
-SYLLABUS = REPO_ROOT / "course" / "syllabus.md"
-# [number unit](../results/FILE.json "field.path[0].key")
-CITATION = re.compile(r'\[([^\]]*?)\]\((\.\./results/[^ )]+\.json) "([^"]+)"\)')
 LESSONS = [f"{n:02d}" for n in range(10)]
 
 
@@ -27,12 +25,6 @@ def table(title):
             break
         rows.append([c.strip() for c in line.strip("|").split(" | ")])
     return rows[2:]  # without the header and the |---| line
-
-
-def field(data, path):
-    for part in re.findall(r"[^.\[\]]+|\[\d+\]", path):
-        data = data[int(part[1:-1])] if part.startswith("[") else data[part]
-    return data
 
 
 def test_every_lesson_has_a_time_and_hardware_row():
@@ -55,7 +47,7 @@ def test_every_timing_is_read_from_a_committed_results_file():
         assert number, f"{shown!r} shows no number"
         decimals = len(number.group(1) or "")
         assert round(float(value), decimals) == float(number.group(0)), \
-            f"the syllabus says {shown!r} but {file} has {path} = {value}"
+            f"the syllabus says {shown!r} but {file} has {path} = {value}: run python -m helpers.blog"
     # no timing typed by hand: with the citations removed, no number with a unit of time is left
     for row in table("Time and hardware per lesson"):
         uncited = CITATION.sub("", " | ".join(row))

@@ -200,6 +200,7 @@ class LMJudge:
     def __init__(self, model, tokenizer, few_shot: list[tuple[str, str]] | None = None):
         self.model, self.tokenizer = model.eval(), tokenizer
         self.few_shot = list(few_shot or [])
+        self._cached = None  # (prompt, its length, its keys and values, the next token's log-probabilities)
 
     def prompt(self, instruction: str, summary: dict[str, Any]) -> str:
         messages = [{"role": "system", "content": JUDGE_SYSTEM}]
@@ -209,23 +210,38 @@ class LMJudge:
         return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
     def _scores(self, prefix: str, options: list[str]) -> np.ndarray:
-        """Sum of log-probabilities of each option's tokens after ``prefix``."""
+        """Sum of log-probabilities of each option's tokens after ``prefix`` (tokenised apart, as in
+        fine-tuning). The prefix's keys and values are computed once per prefix and reused for every
+        field's options: a judgement costs one pass over the prompt, not one per option."""
+        import copy
+
         import torch
 
-        ids = self.tokenizer(prefix, add_special_tokens=False)["input_ids"]
+        if self._cached is None or self._cached[0] != prefix:
+            ids = self.tokenizer(prefix, add_special_tokens=False)["input_ids"]
+            with torch.no_grad():
+                out = self.model(input_ids=torch.tensor([ids]), use_cache=True)
+            self._cached = (prefix, len(ids), out.past_key_values, torch.log_softmax(out.logits[0, -1].float(), -1))
+        _, n_prefix, cache, first = self._cached
         rows = [self.tokenizer(o, add_special_tokens=False)["input_ids"] for o in options]
-        width = len(ids) + max(len(r) for r in rows)
+        width = max(len(r) for r in rows)
         batch = torch.full((len(rows), width), self.tokenizer.pad_token_id or 0)
-        mask = torch.zeros_like(batch)
+        mask = torch.zeros((len(rows), n_prefix + width), dtype=torch.long)
+        mask[:, :n_prefix] = 1
         for i, r in enumerate(rows):
-            seq = ids + r
-            batch[i, :len(seq)], mask[i, :len(seq)] = torch.tensor(seq), 1
+            batch[i, :len(r)], mask[i, n_prefix:n_prefix + len(r)] = torch.tensor(r), 1
+        past = copy.deepcopy(cache)
+        past.batch_repeat_interleave(len(rows))
+        positions = torch.arange(n_prefix, n_prefix + width).expand(len(rows), -1)
         with torch.no_grad():
-            logp = torch.log_softmax(self.model(input_ids=batch, attention_mask=mask).logits.float(), -1)
+            logp = torch.log_softmax(self.model(input_ids=batch, attention_mask=mask, position_ids=positions,
+                                                past_key_values=past, use_cache=True).logits.float(), -1)
         out = []
-        for i, r in enumerate(rows):
-            positions = torch.arange(len(ids) - 1, len(ids) - 1 + len(r))
-            out.append(float(logp[i, positions, torch.tensor(r)].sum()))
+        for i, r in enumerate(rows):  # token j of an option is predicted at position j - 1 (the first by the prefix)
+            score = float(first[r[0]])
+            if len(r) > 1:
+                score += float(logp[i, torch.arange(len(r) - 1), torch.tensor(r[1:])].sum())
+            out.append(score)
         return np.asarray(out)
 
     def judge(self, instruction: str, summary: dict[str, Any]) -> Verdict:

@@ -185,6 +185,9 @@ def train(cfg: GeneralistTrainConfig, out: Path | str, progress: bool = True, st
                                    f"{dist.world} processes")
     flats: dict[str, FlatData] = {}
     by_body: dict[str, list[str]] = {}
+    if not cfg.used_datasets():
+        raise InvalidArgumentError(f"no dataset to train on (datasets={cfg.datasets}, exclude_skills={cfg.exclude_skills}); "
+                                   f"collect them under {cfg.root} first (notebook 04, or python -m helpers.collect)")
     for dataset_id in cfg.used_datasets():
         by_body.setdefault(body_of_dataset(dataset_id), []).append(dataset_id)
     for rank_turn in (True, False):  # rank 0 builds the flat folders; the others then memory-map them
