@@ -29,18 +29,7 @@ if [ -z "${RAY_DASHBOARD:-}" ]; then
   RAY_DASHBOARD=http://127.0.0.1:$DASH
 fi
 # `ray start` returns before the dashboard answers: wait for it (up to 3 minutes)
-"$PYTHON" - "$RAY_DASHBOARD" <<'PY'
-import sys, time, urllib.error, urllib.request
-for _ in range(360):
-    try:
-        urllib.request.urlopen(sys.argv[1] + "/api/version", timeout=5).close()
-        sys.exit(0)
-    except urllib.error.HTTPError:
-        sys.exit(0)  # it answers
-    except OSError:
-        time.sleep(0.5)
-sys.exit(f"the Ray dashboard at {sys.argv[1]} did not answer")
-PY
+"$PYTHON" -c 'import sys; from helpers.core.cluster import wait_for_dashboard; wait_for_dashboard(sys.argv[1])' "$RAY_DASHBOARD"
 
 # the job's entrypoint runs on the cluster; `--ray auto` joins the cluster it runs on
 "$RAY" job submit --address "$RAY_DASHBOARD" -- \

@@ -51,6 +51,24 @@ def ray_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def wait_for_dashboard(url: str, timeout: float = 180.0) -> None:
+    """Until the Ray dashboard at ``url`` answers (any HTTP reply, e.g. an auth error on a real cluster)."""
+    import urllib.error  # noqa: PLC0415
+    import urllib.request  # noqa: PLC0415
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/api/version", timeout=5).close()
+            return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the Ray dashboard at {url} did not answer within {timeout:.0f} s") from None
+            time.sleep(0.5)
+
+
 @dataclass
 class LocalRayCluster:
     """``nodes`` Ray nodes on this machine: a head (``ray start --head``) and ``nodes - 1`` nodes that
@@ -97,33 +115,13 @@ class LocalRayCluster:
             self._ray(*head, *self._common())
             for _ in range(self.nodes - 1):
                 self._ray("start", "--address", self.address, *self._common())
-            if self.dashboard:
-                self.wait_for_dashboard()
+            if self.dashboard:  # `ray start` returns before it answers; `ray job submit` right away can fail
+                wait_for_dashboard(self.dashboard_url, self.timeout)
         except BaseException:
             self.stop()
             raise
         self.started_s = time.perf_counter() - t0
         return self
-
-    def wait_for_dashboard(self) -> None:
-        """Until the dashboard answers (``ray start`` returns before it does, and on a busy machine
-        ``ray job submit`` right away fails to connect)."""
-        import urllib.error  # noqa: PLC0415
-        import urllib.request  # noqa: PLC0415
-
-        deadline = time.monotonic() + self.timeout
-        while True:
-            try:
-                with urllib.request.urlopen(f"{self.dashboard_url}/api/version", timeout=5) as reply:
-                    if reply.status == 200:
-                        return
-            except urllib.error.HTTPError:
-                return  # it answers (an HTTP error is an answer: e.g. auth on a real cluster)
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the Ray dashboard at {self.dashboard_url} did not answer within {self.timeout:.0f} s")
-            time.sleep(0.5)
 
     def stop(self) -> None:
         """``ray stop --force`` (every Ray process of this machine), then remove the temp dir."""

@@ -70,12 +70,17 @@ SUCCESS_RULES: dict[str, list[tuple[str, str, float]]] = {
 }
 
 
+def rule_holds(value: float, op: str, bar: float) -> bool:
+    """One condition of :data:`SUCCESS_RULES`: ``value`` on the right side of ``bar``."""
+    return bool(value >= bar if op == ">=" else value <= bar)
+
+
 def skill_success(skill: str, metrics: dict[str, float]) -> tuple[bool, list[str]]:
     """Whether ``metrics`` meet the skill's rule, and for each condition a readable verdict."""
     verdicts, ok = [], True
     for key, op, bar in SUCCESS_RULES[get_skill(skill).name]:
         value = metrics[key]
-        passed = value >= bar if op == ">=" else value <= bar
+        passed = rule_holds(value, op, bar)
         ok &= passed
         verdicts.append(f"{key} {value:.3g} {op} {bar:g}: {'yes' if passed else 'no'}")
     return bool(ok), verdicts

@@ -28,7 +28,7 @@ import numpy as np
 from ..core.checkpoints import PRETRAINED_DIR
 from ..core.errors import InvalidArgumentError
 from ..core.provenance import verify_card_files
-from ..envs.metrics import SUCCESS_RULES, episode_metrics, skill_success
+from ..envs.metrics import SUCCESS_RULES, episode_metrics, rule_holds, skill_success
 from ..envs.skills import SKILLS, PlanStep
 
 FAILURE_MODES = ("none", "wrong_skill", "too_slow", "wrong_direction", "too_low", "no_flip", "speed_error",
@@ -134,12 +134,8 @@ class RuleVerifier:
 # --- the language-model judge -------------------------------------------------------------------------
 def rule_checks(summary: dict[str, Any]) -> list[bool]:
     """Every rule of every step, in order, met or not: what the LM judge writes before its verdict."""
-    out = []
-    for step in check_summary(summary):
-        for key, op, bar in SUCCESS_RULES[step["skill"]]:
-            value = step["metrics"][key]
-            out.append(bool(value >= bar if op == ">=" else value <= bar))
-    return out
+    return [rule_holds(step["metrics"][key], op, bar)
+            for step in check_summary(summary) for key, op, bar in SUCCESS_RULES[step["skill"]]]
 
 
 def describe(instruction: str, summary: dict[str, Any]) -> str:
@@ -255,7 +251,7 @@ class LMJudge:
 
         # first each rule's check, one at a time (the list left open), then the verdict they imply
         checks: list[bool] = []
-        for _ in range(len(rule_checks(summary))):
+        for _ in range(sum(len(SUCCESS_RULES[step["skill"]]) for step in check_summary(summary))):
             options = [json.dumps({"checks": checks + [v]})[:-2] for v in (True, False)]
             checks.append((True, False)[int(np.argmax(self._scores(prompt, options)))])
         ok = all(checks)
