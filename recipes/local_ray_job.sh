@@ -31,7 +31,22 @@ fi
 # `ray start` returns before the dashboard answers: wait for it (up to 3 minutes)
 "$PYTHON" -c 'import sys; from helpers.core.cluster import wait_for_dashboard; wait_for_dashboard(sys.argv[1])' "$RAY_DASHBOARD"
 
-# the job's entrypoint runs on the cluster; `--ray auto` joins the cluster it runs on
-"$RAY" job submit --address "$RAY_DASHBOARD" -- \
+# the job's entrypoint runs on the cluster; `--ray auto` joins the cluster it runs on. `--no-wait` and
+# polling, because `ray job submit`'s log stream can close while the job still runs (seen on a loaded
+# 2-core machine), and then it returns 0 with the job unfinished.
+JOB_ID=raysubmit_course_$(date +%s)_$$
+"$RAY" job submit --address "$RAY_DASHBOARD" --submission-id "$JOB_ID" --no-wait -- \
     "$PYTHON" -m helpers.collect --skill jump --quality random --steps "$STEPS" --out "$OUT" --ray auto --workers 2 --quiet
+DEADLINE=$(( $(date +%s) + ${JOB_TIMEOUT:-1800} ))
+while STATUS=$("$RAY" job status --address "$RAY_DASHBOARD" --log-style record "$JOB_ID" 2>&1) \
+      && grep -qE "PENDING|RUNNING" <<< "$STATUS"; do
+  if [ "$(date +%s)" -gt "$DEADLINE" ]; then
+    echo "job $JOB_ID still running after ${JOB_TIMEOUT:-1800} s; stopping it" >&2
+    "$RAY" job stop --address "$RAY_DASHBOARD" "$JOB_ID" >/dev/null 2>&1 || true; exit 1
+  fi
+  sleep 2
+done
+"$RAY" job logs --address "$RAY_DASHBOARD" "$JOB_ID"
+echo "$STATUS"
+grep -q "Job '$JOB_ID' succeeded" <<< "$STATUS"  # the exit status: 0 only for a job that succeeded
 # cleanup (ray stop --force, the temp dir) runs on exit when this script started the cluster
