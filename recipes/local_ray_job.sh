@@ -34,9 +34,17 @@ fi
 # the job's entrypoint runs on the cluster; `--ray auto` joins the cluster it runs on. `--no-wait` and
 # polling, because `ray job submit`'s log stream can close while the job still runs (seen on a loaded
 # 2-core machine), and then it returns 0 with the job unfinished.
+# The dashboard answers before its job agent does ("No available agent to submit job"), and on a loaded
+# machine it can drop a connection while it starts the agent: retry those two, for up to 2 minutes.
 JOB_ID=raysubmit_course_$(date +%s)_$$
-"$RAY" job submit --address "$RAY_DASHBOARD" --submission-id "$JOB_ID" --no-wait -- \
-    "$PYTHON" -m helpers.collect --skill jump --quality random --steps "$STEPS" --out "$OUT" --ray auto --workers 2 --quiet
+for TRY in $(seq 1 60); do
+  if SUBMITTED=$("$RAY" job submit --address "$RAY_DASHBOARD" --submission-id "$JOB_ID" --no-wait -- \
+      "$PYTHON" -m helpers.collect --skill jump --quality random --steps "$STEPS" --out "$OUT" --ray auto --workers 2 --quiet 2>&1); then
+    echo "$SUBMITTED"; break
+  fi
+  if ! grep -qE "No available agent|Failed to connect to Ray" <<< "$SUBMITTED" || [ "$TRY" -eq 60 ]; then echo "$SUBMITTED" >&2; exit 1; fi
+  sleep 2
+done
 DEADLINE=$(( $(date +%s) + ${JOB_TIMEOUT:-1800} ))
 while STATUS=$("$RAY" job status --address "$RAY_DASHBOARD" --log-style record "$JOB_ID" 2>&1) \
       && grep -qE "PENDING|RUNNING" <<< "$STATUS"; do

@@ -19,8 +19,19 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 SERIAL_FILES = {"test_notebooks.py", "test_scaling_out.py"}
 
 
-@pytest.hookimpl(tryfirst=True)
+def pytest_itemcollected(item):
+    serial = item.path.name in SERIAL_FILES or item.get_closest_marker("ray") is not None
+    item.add_marker(pytest.mark.xdist_group("ray_and_notebooks" if serial else item.path.name))
+
+
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
+    # pytest-xdist (3.6-3.8) tells the scheduler an item's group by renaming it `<nodeid>@<group>`
+    # through `item._nodeid`, which pytest 9 no longer reads (node ids live in `item._id`): without
+    # this the groups were silently ignored, and two Ray clusters started at once on 2 cores.
+    from _pytest.nodes import coerce_node_id
+
     for item in items:
-        serial = item.path.name in SERIAL_FILES or item.get_closest_marker("ray") is not None
-        item.add_marker(pytest.mark.xdist_group("ray_and_notebooks" if serial else item.path.name))
+        renamed = getattr(item, "_nodeid", None)
+        if renamed and renamed != item.nodeid:
+            item._id = coerce_node_id(renamed)

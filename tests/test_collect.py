@@ -129,3 +129,70 @@ def test_two_concurrent_runs_of_one_job_do_not_duplicate(tmp_path):
     assert sorted(r["already_complete"] for r in results) == [False, True]
     ids, steps, _ = _ids_and_steps(tmp_path, "course/run_backward/random-v0")
     assert ids == [0, 1, 2, 3] and steps == 4000
+
+
+@pytest.mark.parametrize("skill", ["run_forward", "run_backward", "jump", "front_flip", "target_speed"])
+def test_the_cheetah_batch_steps_exactly_as_gymnasium(skill):
+    """CheetahBatch (the collector's fast path) against env.step: same obs, rewards, truncation and
+    infos, bit for bit, over a whole episode with some envs idle."""
+    from helpers.data.batch_envs import CheetahBatch, GymBatch
+    from helpers.envs.skills import get_skill
+
+    fast, slow = CheetahBatch(get_skill(skill), 3), GymBatch(get_skill(skill), 3)
+    for slot in range(3):
+        a, b = fast.reset(slot, 40 + slot), slow.reset(slot, 40 + slot)
+        assert np.array_equal(a[0], b[0]) and a[1] == b[1]
+    rng = np.random.default_rng(0)
+    slots = np.array([0, 2])
+    for t in range(fast.max_episode_steps):
+        actions = rng.uniform(-1, 1, (2, 6)).astype(np.float32)
+        got, want = fast.step(slots, actions), slow.step(slots, actions)
+        for name, x, y in zip(("obs", "rewards", "terminated", "truncated", "infos"), got, want):
+            assert x.shape == y.shape and np.array_equal(x, y), (skill, t, name)
+        assert got[3].all() == (t == fast.max_episode_steps - 1)  # the time limit, on its last step only
+    assert fast.elapsed.tolist() == [fast.max_episode_steps, 0, fast.max_episode_steps]
+
+
+def test_the_fast_minari_writer_gives_back_the_same_dataset(tmp_path):
+    """append_episodes against Minari's own update_episodes: Minari reads back the same episodes."""
+    import minari
+    from minari.data_collector import EpisodeBuffer
+
+    from helpers.data.minari_io import _minari_root, append_episodes
+
+    rng = np.random.default_rng(1)
+
+    def episode(i):
+        n = int(rng.integers(3, 30))
+        return EpisodeBuffer(id=i, seed=100 + i, options={"target_speed": 0.5 * i} if i % 2 else None,
+                             observations=rng.standard_normal((n + 1, 18)), actions=rng.uniform(-1, 1, (n, 6)).astype(np.float32),
+                             rewards=rng.standard_normal(n), terminations=np.zeros(n, bool), truncations=np.arange(n) == n - 1,
+                             infos={"x_velocity": rng.standard_normal(n + 1), "skill_id": rng.integers(0, 5, n + 1)})
+
+    episodes = [episode(i) for i in range(5)]
+    loaded = []
+    for name, write in (("minari", lambda ds: ds.storage.update_episodes(episodes[1:])),
+                        ("fast", lambda ds: append_episodes(ds.storage, iter(episodes[1:])))):
+        with _minari_root(tmp_path / name):
+            ds = minari.create_dataset_from_buffers(f"t/{name}/x-v0", episodes[:1], env="course/target_speed-v0",
+                                                    algorithm_name="test", author="test", code_permalink="test",
+                                                    description="test", data_format="hdf5")
+            write(ds)
+            ds = minari.load_dataset(f"t/{name}/x-v0")
+            loaded.append((ds.total_episodes, ds.total_steps, list(ds.iterate_episodes())))
+    (n_a, steps_a, eps_a), (n_b, steps_b, eps_b) = loaded
+    assert n_a == n_b == 5 and steps_a == steps_b == sum(len(e.rewards) for e in episodes)
+    for a, b in zip(eps_a, eps_b):
+        assert a.id == b.id
+        for key in ("observations", "actions", "rewards", "terminations", "truncations"):
+            x, y = getattr(a, key), getattr(b, key)
+            assert x.dtype == y.dtype and np.array_equal(x, y), key
+        assert a.infos.keys() == b.infos.keys() and all(np.array_equal(a.infos[k], b.infos[k]) for k in a.infos)
+    import h5py
+
+    files = [next((tmp_path / name).rglob("main_data.hdf5")) for name in ("minari", "fast")]
+    with h5py.File(files[0]) as a, h5py.File(files[1]) as b:
+        assert list(a) == list(b) and all(dict(a[g].attrs) == dict(b[g].attrs) for g in a)
+    with pytest.raises(ShardError, match="sequential"):
+        with _minari_root(tmp_path / "fast"):
+            append_episodes(minari.load_dataset("t/fast/x-v0").storage, iter([episode(9)]))

@@ -206,6 +206,7 @@ def check_09_scaling_out(res):
     assert rows[("ray", 2)]["nodes"] == 2 and rows[("ray", 1)]["nodes"] == 1
     assert all(r["steps"] >= res["budget"]["collect_steps"] and r["steps_per_s"] > 0 for r in rows.values())
     assert res["ratio"] > 0 and res["vs_multiprocessing"] > 0 and 0 <= res["merge_share"] < 1, res
+    assert 0.5 < res["machine_ceiling"] < 2.5, res["machine_ceiling"]  # 2 physics loops at once over 1, on 2 cores
     # DDP at the same global batch: the loss of 2 processes is the loss of 1, up to float sums
     ddp = res["ddp"]
     assert res["ddp_processes"] == 2 and len(ddp["losses_1"]) == len(ddp["losses_2"]) == res["budget"]["ddp"]["steps"]

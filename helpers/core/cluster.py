@@ -104,8 +104,23 @@ class LocalRayCluster:
             raise RuntimeError(f"`ray {' '.join(args[:2])} ...` failed (exit {proc.returncode}): "
                                f"{(proc.stderr or proc.stdout)[-1500:]}")
 
-    def start(self) -> "LocalRayCluster":
+    def start(self, attempts: int = 2) -> "LocalRayCluster":
+        """Start the head and the other nodes. A node that times out registering with the head (seen on
+        a loaded 2-core machine: "The current node timed out during startup") gets the whole
+        cluster stopped and started again, up to ``attempts`` times, on fresh ports."""
         t0 = time.perf_counter()
+        for attempt in range(attempts):
+            try:
+                self._start_once()
+                break
+            except RuntimeError as exc:
+                if attempt + 1 == attempts or "timed out" not in str(exc):
+                    raise
+                self.port, self.dashboard_port, self.temp_dir = free_port(), free_port(), ""
+        self.started_s = time.perf_counter() - t0
+        return self
+
+    def _start_once(self) -> None:
         self.temp_dir = self.temp_dir or tempfile.mkdtemp(prefix="course-ray-")
         head = ["start", "--head", "--port", str(self.port), "--ray-client-server-port", str(free_port()),
                 "--include-dashboard", str(self.dashboard).lower()]
@@ -120,8 +135,6 @@ class LocalRayCluster:
         except BaseException:
             self.stop()
             raise
-        self.started_s = time.perf_counter() - t0
-        return self
 
     def stop(self) -> None:
         """``ray stop --force`` (every Ray process of this machine), then remove the temp dir."""

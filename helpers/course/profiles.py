@@ -136,15 +136,16 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
                 "render_size": (480, 360), "latency_runs": 5},
     },
     "09_scaling_out": {
-        # collect_steps: per measured collection run (Ray at 1 and 2 workers, multiprocessing at 1 and 2);
+        # collect_steps: per measured collection run (Ray at 1 and 2 workers, multiprocessing at 1 and 2),
+        # each run `repeats` times (the median is reported);
         # ddp: the generalist run trained by 1 process and by 2 torchrun nodes at the same global batch
-        "smoke": {"collect_steps": 4000, "envs_per_worker": 2, "plain_steps": 2000,
+        "smoke": {"collect_steps": 4000, "repeats": 1, "envs_per_worker": 2, "plain_steps": 2000,
                   "ddp": {"steps": 6, "batch_size": 16, "context_len": 10, "n_layer": 1, "n_embd": 32},
                   "ddp_data": {"cheetah_steps": 2000, "humanoid_steps": 1000}},
-        "cpu": {"collect_steps": 40_000, "envs_per_worker": 16, "plain_steps": 10_000,
+        "cpu": {"collect_steps": 100_000, "repeats": 3, "envs_per_worker": 16, "plain_steps": 10_000,
                 "ddp": {"steps": 30, "batch_size": 64, "context_len": 20, "n_layer": 3, "n_embd": 128},
                 "ddp_data": {"cheetah_steps": 4000, "humanoid_steps": 2000}},
-        "gpu": {"collect_steps": 200_000, "envs_per_worker": 16, "plain_steps": 20_000,
+        "gpu": {"collect_steps": 200_000, "repeats": 3, "envs_per_worker": 16, "plain_steps": 20_000,
                 "ddp": {"steps": 50, "batch_size": 256, "context_len": 20, "n_layer": 3, "n_embd": 128},
                 "ddp_data": {"cheetah_steps": 20_000, "humanoid_steps": 5000}},
     },

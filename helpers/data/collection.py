@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import multiprocessing as mp
 import os
@@ -43,6 +44,7 @@ from ..core.errors import CourseError, InvalidArgumentError, NotAvailableError
 from ..envs.factory import make_env
 from ..envs.skills import get_skill
 from ..experts.policy import expert_dir
+from .batch_envs import make_batch
 from .behaviour import MEDIUM_NOISE, BehaviourPolicy, check_quality
 from .minari_io import dataset_path, merge
 from .shards import INFO_KEYS, SHARD_STEPS, shard_episode_ids, shard_lengths, write_shard
@@ -79,15 +81,25 @@ def staging_dir(out: Path, job: Job) -> Path:
     return Path(out) / ".staging" / job.dataset_id.replace("/", "__")
 
 
-def _info_row(info: dict[str, Any]) -> list[float]:
-    return [float(info.get(k, 0.0) or 0.0) for k in INFO_KEYS]
-
-
 def own_shards(stage: Path, worker_tag: str) -> tuple[set[int], int]:
     """Episodes already in this worker's shards (an earlier attempt of the same task) and how many shards."""
     mine = sorted(Path(stage).glob(f"shard_{worker_tag}_*.npz"))
     done = {int(i) for shard in mine for i in shard_episode_ids(shard).tolist()}
     return done, (int(mine[-1].stem.rsplit("_", 1)[1]) + 1 if mine else 0)
+
+
+# A worker's envs and behaviour policy are kept for its next task: a Ray worker process runs many tasks,
+# and loading the expert (checksums, SB3) and making the envs costs ~0.3 s a task, what a 10k-step task
+# takes. The expert's card checksum is in the key, so a republished expert is loaded afresh; every
+# episode starts from ``reset(seed=...)``, so the envs carry nothing from one task to the next.
+@functools.lru_cache(maxsize=4)
+def _cached_batch(skill: str, n_envs: int):
+    return make_batch(skill, n_envs)
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_policy(skill: str, quality: str, expert_card: str | None) -> BehaviourPolicy:
+    return BehaviourPolicy(skill, quality, _cached_batch(skill, 1).action_space)
 
 
 def run_episodes(job_dict: dict[str, Any], episode_ids: list[int], stage: str, worker_tag: str) -> dict[str, Any]:
@@ -105,27 +117,39 @@ def run_episodes(job_dict: dict[str, Any], episode_ids: list[int], stage: str, w
         return {"worker": worker_tag, "episodes": 0, "steps": 0, "resumed_episodes": len(resumed), "seconds": 0.0}
     skill = get_skill(job.skill)
     n_envs = max(1, min(job.envs_per_worker, len(episode_ids)))
-    envs = [make_env(skill, disable_env_checker=True) for _ in range(n_envs)]
-    policy = BehaviourPolicy(job.skill, job.quality, envs[0].action_space)
+    card = sha256(expert_dir(job.skill) / "card.json") if job.quality != "random" else None
+    batch, policy = _cached_batch(job.skill, n_envs), _cached_policy(job.skill, job.quality, card)
     queue = list(episode_ids)[::-1]  # pop() from the end = ascending ids
     slots: list[dict[str, Any] | None] = [None] * n_envs
-    obs = np.zeros((n_envs,) + envs[0].observation_space.shape, dtype=np.float64)
+    # each slot's episode so far, written in place: row t of a slot is its step t (no per-step lists)
+    horizon, act_dim = batch.max_episode_steps, batch.action_space.shape[0]
+    obs = np.zeros((n_envs, horizon + 1, batch.obs_dim))
+    acts = np.zeros((n_envs, horizon, act_dim), dtype=np.float32)
+    rews = np.zeros((n_envs, horizon))
+    terms, truncs = np.zeros((n_envs, horizon), dtype=bool), np.zeros((n_envs, horizon), dtype=bool)
+    infos = np.zeros((n_envs, horizon + 1, len(INFO_KEYS)))
+    t = np.zeros(n_envs, dtype=np.int64)
     finished: list[dict[str, Any]] = []
     buffered_steps, shard_index, steps_done, eps_done = 0, first_shard, 0, 0
 
-    def start(slot: int) -> bool:
+    def start(slot: int) -> None:
         if not queue:
             slots[slot] = None
-            return False
+            return
         ep_id = queue.pop()
         seed = job.seed * SEED_STRIDE + ep_id
-        o, info = envs[slot].reset(seed=seed)
-        obs[slot] = o
+        o, row, info = batch.reset(slot, seed)
+        obs[slot, 0], infos[slot, 0], t[slot] = o, row, 0
         slots[slot] = {"id": ep_id, "seed": seed, "rng": np.random.default_rng([job.seed, ep_id]),
-                       "target_speed": float(info.get("target_speed", np.nan) if skill.has_goal else np.nan),
-                       "observations": [o], "actions": [], "rewards": [], "terminations": [],
-                       "truncations": [], "infos": [_info_row(info)]}
-        return True
+                       "target_speed": float(info.get("target_speed", np.nan) if skill.has_goal else np.nan)}
+
+    def finish(slot: int) -> dict[str, Any]:
+        ep, n = slots[slot], int(t[slot])
+        return {"id": ep["id"], "seed": ep["seed"], "target_speed": ep["target_speed"],
+                "observations": obs[slot, :n + 1].copy(), "actions": acts[slot, :n].copy(),
+                "rewards": rews[slot, :n].copy(), "terminations": terms[slot, :n].copy(),
+                "truncations": truncs[slot, :n].copy(),
+                "infos": {k: infos[slot, :n + 1, j].copy() for j, k in enumerate(INFO_KEYS)}}
 
     def flush() -> None:
         nonlocal finished, buffered_steps, shard_index
@@ -138,39 +162,23 @@ def run_episodes(job_dict: dict[str, Any], episode_ids: list[int], stage: str, w
     for i in range(n_envs):
         start(i)
     while any(s is not None for s in slots):
-        active = [i for i, s in enumerate(slots) if s is not None]
-        actions = policy(obs[active], [slots[i]["rng"] for i in active])
-        for a, i in zip(actions, active):
-            ep = slots[i]
-            o, r, term, trunc, info = envs[i].step(a)
-            obs[i] = o
-            ep["observations"].append(o)
-            ep["actions"].append(a)
-            ep["rewards"].append(r)
-            ep["terminations"].append(term)
-            ep["truncations"].append(trunc)
-            ep["infos"].append(_info_row(info))
-            if term or trunc:
-                infos = np.asarray(ep.pop("infos"), dtype=np.float64)
-                finished.append({
-                    "id": ep["id"], "seed": ep["seed"], "target_speed": ep["target_speed"],
-                    "observations": np.asarray(ep["observations"], dtype=np.float64),
-                    "actions": np.asarray(ep["actions"], dtype=np.float32),
-                    "rewards": np.asarray(ep["rewards"], dtype=np.float64),
-                    "terminations": np.asarray(ep["terminations"], dtype=bool),
-                    "truncations": np.asarray(ep["truncations"], dtype=bool),
-                    "infos": {k: infos[:, j] for j, k in enumerate(INFO_KEYS)},
-                })
-                n = len(ep["rewards"])
-                steps_done += n
-                buffered_steps += n
-                eps_done += 1
-                if buffered_steps >= SHARD_STEPS:
-                    flush()
-                start(i)
+        active = np.array([i for i, s in enumerate(slots) if s is not None])
+        step = t[active]
+        actions = policy(obs[active, step], [slots[i]["rng"] for i in active])
+        o, r, term, trunc, rows = batch.step(active, actions)
+        obs[active, step + 1], infos[active, step + 1] = o, rows
+        acts[active, step], rews[active, step], terms[active, step], truncs[active, step] = actions, r, term, trunc
+        t[active] += 1
+        for i in active[term | trunc]:
+            finished.append(finish(i))
+            n = int(t[i])
+            steps_done += n
+            buffered_steps += n
+            eps_done += 1
+            if buffered_steps >= SHARD_STEPS:
+                flush()
+            start(i)
     flush()
-    for env in envs:
-        env.close()
     return {"worker": worker_tag, "episodes": eps_done, "steps": steps_done, "resumed_episodes": len(resumed),
             "seconds": round(time.perf_counter() - t_start, 3)}
 
@@ -223,8 +231,13 @@ def run_round(job: Job, ids: list[int], stage: Path, workers: int, round_index: 
         remote = ray.remote(num_cpus=1, max_retries=RAY_TASK_RETRIES, retry_exceptions=False)(_worker_process)
         refs = [remote.remote(asdict(job), c, str(Path(stage).resolve()), t) for c, t in zip(chunks, tags)]
         return ray.get(refs)
-    if len(chunks) == 1:
-        return [worker(asdict(job), chunks[0], str(stage), tags[0])]
+    if len(chunks) == 1:  # in this process, on one thread like every worker (two threads cost ~20% here)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return [worker(asdict(job), chunks[0], str(stage), tags[0])]
+        finally:
+            torch.set_num_threads(threads)
     ctx = mp.get_context("fork" if sys.platform == "linux" else "spawn")
     with ctx.Pool(len(chunks), initializer=_one_thread) as pool:
         return pool.starmap(worker, [(asdict(job), c, str(stage), t) for c, t in zip(chunks, tags)])
@@ -368,9 +381,10 @@ def _collect_locked(job: Job, out: Path, t0: float, workers: int | None, ray_add
         sources = controller_experts(quality)[1]  # loads the experts once, before workers fork
         policy_desc = "switching controller: " + ", ".join(f"{k} from {v}" for k, v in sources.items())
     else:
-        probe = make_env(job.skill)
-        max_len = probe.spec.max_episode_steps or 1000
-        policy_desc = BehaviourPolicy(job.skill, quality, probe.action_space).describe(job.skill)  # loads the expert once
+        max_len = _cached_batch(job.skill, 1).max_episode_steps
+        # loads the expert once, here: forked workers inherit it, and the next job of this process reuses it
+        card = sha256(expert_dir(job.skill) / "card.json") if quality != "random" else None
+        policy_desc = _cached_policy(job.skill, quality, card).describe(job.skill)
     worker_runs: list[dict[str, Any]] = []
     for round_index in range(100):
         lengths = shard_lengths(stage)

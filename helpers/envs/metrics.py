@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy.signal import find_peaks
 
 from ..core.errors import InvalidArgumentError
 from .skills import CHEETAH_REST_HEIGHT, Skill, get_skill
@@ -47,6 +46,8 @@ def mean_peak_height(height_above_rest: np.ndarray, prominence: float = 0.05) ->
     With no such peak (a body that never leaves its rest height) it is the episode's maximum.
     """
     h = np.asarray(height_above_rest, dtype=np.float64)
+    from scipy.signal import find_peaks  # here: scipy.signal takes ~1 s to import, and most callers never count jumps
+
     peaks, _ = find_peaks(h, prominence=prominence)
     return float(h[peaks].mean()) if len(peaks) else float(max(h.max(), 0.0))
 

@@ -59,12 +59,14 @@ class SkillInfo(gym.Wrapper):
         return obs, reward, terminated, truncated, info
 
 
-def _ctrl_cost(action: np.ndarray) -> float:
-    return CTRL_COST * float(np.sum(np.square(action)))
+def _ctrl_cost(action: np.ndarray) -> float | np.ndarray:
+    # the last axis is the action's: one step's action gives a number, a batch's (n, 6) gives n
+    return CTRL_COST * np.sum(np.square(action), axis=-1).astype(np.float64)
 
 
 def cheetah_reward(skill: str, info: dict[str, Any], action: np.ndarray, target_speed: float | None = None) -> float:
-    """The reward of a cheetah skill for one step, from the step's ``info`` (see :class:`SkillInfo`).
+    """The reward of a cheetah skill for one step, from the step's ``info`` (see :class:`SkillInfo`),
+    or for a batch of steps (arrays in ``info``, actions ``(n, 6)``: the collector's batch).
 
     One function for all five cheetah skills, so a controller can score any step under any skill
     (notebook 03 measures the return lost around a switch this way).
@@ -83,16 +85,16 @@ def cheetah_reward(skill: str, info: dict[str, Any], action: np.ndarray, target_
     if skill == "run_backward":
         return -info["x_velocity"] - ctrl
     if skill == "jump":
-        height = max(0.0, info["torso_height"] - CHEETAH_REST_HEIGHT)
-        clearance = max(0.0, info["lowest_foot_height"] - CHEETAH_FOOT_REST_HEIGHT)
-        upright = max(0.0, info["torso_up"])
-        return upright * (5.0 * height + 10.0 * clearance) - JUMP_DRIFT_COST * abs(info["x_velocity"]) - ctrl
+        height = np.maximum(0.0, info["torso_height"] - CHEETAH_REST_HEIGHT)
+        clearance = np.maximum(0.0, info["lowest_foot_height"] - CHEETAH_FOOT_REST_HEIGHT)
+        upright = np.maximum(0.0, info["torso_up"])
+        return upright * (5.0 * height + 10.0 * clearance) - JUMP_DRIFT_COST * np.abs(info["x_velocity"]) - ctrl
     if skill == "front_flip":
         return info["pitch_rate"] - ctrl
     if skill == "target_speed":
         if target_speed is None:
             raise ValueError("the target_speed reward needs a target speed")
-        return -abs(info["x_velocity"] - target_speed) - ctrl
+        return -np.abs(info["x_velocity"] - target_speed) - ctrl
     raise UnknownSkillError(f"{skill!r} is not a cheetah skill; cheetah skills: {', '.join(CHEETAH_SKILLS)}")
 
 
