@@ -53,10 +53,6 @@ class GymBatch:
                 np.array([o[2] for o in out], dtype=bool), np.array([o[3] for o in out], dtype=bool),
                 np.array([info_row(o[4]) for o in out], dtype=np.float64))
 
-    def close(self) -> None:
-        for env in self.envs:
-            env.close()
-
 
 class CheetahBatch(GymBatch):
     """The cheetah's step, done for the whole batch: ``mj_step`` per env, the rest in NumPy.
@@ -68,21 +64,21 @@ class CheetahBatch(GymBatch):
     def __init__(self, skill: Skill, n_envs: int):
         super().__init__(skill, n_envs)
         base = [env.unwrapped for env in self.envs]
-        self.models, self.datas = [b.model for b in base], [b.data for b in base]
         self.frame_skip = base[0].frame_skip
         self.dt = base[0].dt  # model.opt.timestep * frame_skip, as the env computes it
         self.forward_weight = base[0]._forward_reward_weight
         self.ctrl_weight = base[0]._ctrl_cost_weight
         if not base[0]._exclude_current_positions_from_observation:
             raise ValueError("CheetahBatch assumes the observation leaves out the x position, as HalfCheetah-v5's default")
-        model = self.models[0]
+        model = base[0].model
         self.torso = model.body("torso").id
         self.feet = [model.geom("bfoot").id, model.geom("ffoot").id]
         self.elapsed = np.zeros(n_envs, dtype=np.int64)
         self.target = np.zeros(n_envs)  # the goal skill's v*, drawn by the env at reset
         self.nq, self.nv = model.nq, model.nv
         # NumPy views into each env's MjData, made once: MuJoCo's reset writes into the same memory
-        self.views = [(m, d, d.qpos, d.qvel, d.ctrl, d.xpos, d.xmat, d.geom_xpos) for m, d in zip(self.models, self.datas)]
+        self.views = [(b.model, b.data, b.data.qpos, b.data.qvel, b.data.ctrl, b.data.xpos, b.data.xmat, b.data.geom_xpos)
+                      for b in base]
 
     def reset(self, slot: int, seed: int):
         obs, row, info = super().reset(slot, seed)

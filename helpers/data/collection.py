@@ -41,7 +41,6 @@ import torch
 from ..core import faults
 from ..core.checkpoints import atomic_write_json, sha256
 from ..core.errors import CourseError, InvalidArgumentError, NotAvailableError
-from ..envs.factory import make_env
 from ..envs.skills import get_skill
 from ..experts.policy import expert_dir
 from .batch_envs import make_batch
@@ -102,6 +101,11 @@ def _cached_policy(skill: str, quality: str, expert_card: str | None) -> Behavio
     return BehaviourPolicy(skill, quality, _cached_batch(skill, 1).action_space)
 
 
+def _behaviour_policy(skill: str, quality: str) -> BehaviourPolicy:
+    card = sha256(expert_dir(skill) / "card.json") if quality != "random" else None
+    return _cached_policy(skill, quality, card)
+
+
 def run_episodes(job_dict: dict[str, Any], episode_ids: list[int], stage: str, worker_tag: str) -> dict[str, Any]:
     """Worker: run the given episodes with a batch of envs; write them to shards. Returns a summary.
 
@@ -117,8 +121,7 @@ def run_episodes(job_dict: dict[str, Any], episode_ids: list[int], stage: str, w
         return {"worker": worker_tag, "episodes": 0, "steps": 0, "resumed_episodes": len(resumed), "seconds": 0.0}
     skill = get_skill(job.skill)
     n_envs = max(1, min(job.envs_per_worker, len(episode_ids)))
-    card = sha256(expert_dir(job.skill) / "card.json") if job.quality != "random" else None
-    batch, policy = _cached_batch(job.skill, n_envs), _cached_policy(job.skill, job.quality, card)
+    batch, policy = _cached_batch(job.skill, n_envs), _behaviour_policy(job.skill, job.quality)
     queue = list(episode_ids)[::-1]  # pop() from the end = ascending ids
     slots: list[dict[str, Any] | None] = [None] * n_envs
     # each slot's episode so far, written in place: row t of a slot is its step t (no per-step lists)
@@ -383,8 +386,7 @@ def _collect_locked(job: Job, out: Path, t0: float, workers: int | None, ray_add
     else:
         max_len = _cached_batch(job.skill, 1).max_episode_steps
         # loads the expert once, here: forked workers inherit it, and the next job of this process reuses it
-        card = sha256(expert_dir(job.skill) / "card.json") if quality != "random" else None
-        policy_desc = _cached_policy(job.skill, quality, card).describe(job.skill)
+        policy_desc = _behaviour_policy(job.skill, quality).describe(job.skill)
     worker_runs: list[dict[str, Any]] = []
     for round_index in range(100):
         lengths = shard_lengths(stage)
