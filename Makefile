@@ -14,7 +14,7 @@ export PYOPENGL_PLATFORM ?= egl
 export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 
-.PHONY: help setup test test-fast course notebooks blog lab colab clean-build benchmarks
+.PHONY: help setup test test-fast course notebooks blog lab colab clean-build benchmarks gpu-dry-run
 
 help:
 	@echo "make setup      create $(VENV) and install the pinned environment (idempotent)"
@@ -24,6 +24,7 @@ help:
 	@echo "make lab        open JupyterLab with the .py notebooks paired as notebooks"
 	@echo "make colab      regenerate the committed Colab copies in course/colab/ from notebooks/*.py"
 	@echo "make benchmarks run benchmarks/*.py --json, results in results/benchmarks/"
+	@echo "make gpu-dry-run every notebook's gpu-profile code path at smoke sizes, on CPU, in a copy of the repo"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +56,11 @@ notebooks: setup
 	$(BIN)/python -m helpers.run_notebooks --profile $(PROFILE) $(COURSE_NOTEBOOKS)
 
 course: notebooks blog
+
+# the gpu profile's branches (train the experts, the full DT and generalist, GPT-2 Medium or its
+# fallback) at the smoke profile's sizes, in a temporary copy of the repository: nothing here changes
+gpu-dry-run: setup
+	$(BIN)/python -m helpers.run_notebooks --profile gpu --dry-run $(COURSE_NOTEBOOKS)
 
 blog: setup
 	$(BIN)/python -m helpers.blog --executed build/executed/$(PROFILE) --out blog

@@ -2,22 +2,47 @@
 
     python -m helpers.run_notebooks --profile cpu 00_setup_and_tour 01_ppo_from_scratch
     python -m helpers.run_notebooks --profile smoke            # every notebooks/NN_*.py
+    python -m helpers.run_notebooks --profile gpu --dry-run    # the gpu code paths, smoke-sized, on a CPU
 
 Executed notebooks land in ``build/executed/<profile>/NN_name.ipynb`` (ignored by git), ready for
 inspection and for the blog export. The kernel runs with ``notebooks/`` as its working directory, as
 it does in JupyterLab. One line per notebook says how long it took, and the last line the total.
+
+``--dry-run`` (gpu profile only) executes the gpu profile's code paths (training the experts, the
+full DT and generalist, GPT-2 Medium or its fallback) with the smoke profile's sizes
+(:func:`helpers.course.profiles.dry_run_budget`), in a copy of the repository (``--workdir``, by
+default a temporary folder), so that nothing of this checkout's runs, datasets or results changes.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 from . import REPO_ROOT
 from .core.errors import CourseError
-from .course.notebooks import execute_notebook, notebook_sources
-from .course.profiles import PROFILES, check_profile
+from .course.notebooks import execute_notebook, notebook_sources, repository_copy
+from .course.profiles import GPU_DRY_RUN_ENV, PROFILES, check_profile
+
+
+def dry_run(notebooks: list[str], workdir: str | None, timeout: int | None) -> int:
+    """The gpu profile, smoke-sized, in a copy of the repository; the copy's exit code."""
+    root = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="course-gpu-dry-run-"))
+    print(f"gpu dry run in a copy of the repository: {root}", flush=True)
+    repository_copy(root)
+    # the copy's helpers, in this process's Python and in the notebooks' kernels
+    env = {**os.environ, GPU_DRY_RUN_ENV: "1", "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
+    cmd = [sys.executable, "-m", "helpers.run_notebooks", "--profile", "gpu", *notebooks]
+    if timeout:
+        cmd += ["--timeout", str(timeout)]
+    code = subprocess.run(cmd, cwd=root, env=env).returncode
+    print(f"executed notebooks: {root / 'build' / 'executed' / 'gpu'}; results: {root / 'results'}", flush=True)
+    return code
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -25,12 +50,19 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("notebooks", nargs="*", help="stems or numbers (default: all)")
     p.add_argument("--profile", default="cpu", help=f"one of {', '.join(PROFILES)}")
     p.add_argument("--timeout", type=int, default=None, help="per-cell limit in seconds")
+    p.add_argument("--dry-run", action="store_true",
+                   help="with --profile gpu: its code paths at the smoke profile's sizes, in a copy of the repository")
+    p.add_argument("--workdir", default=None, help="with --dry-run: where the copy goes (default: a temporary folder)")
     args = p.parse_args(argv)
     try:
         check_profile(args.profile)
         sources = notebook_sources(args.notebooks)
     except CourseError as exc:
         p.error(str(exc))
+    if args.dry_run:
+        if args.profile != "gpu":
+            p.error(f"--dry-run runs the gpu profile's code paths; got --profile {args.profile}")
+        sys.exit(dry_run([s.stem for s in sources], args.workdir, args.timeout))
     started = time.time()
     for i, src in enumerate(sources, 1):
         t0 = time.time()

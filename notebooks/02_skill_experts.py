@@ -419,7 +419,8 @@ for name, policy in humanoid_policies.items():
                  "card_value": card.get("evaluation", {}).get("metrics", {}).get(SKILLS[name].metric),
                  "upright_fraction": res["metrics"]["upright_fraction"], "does_what_it_says": success,
                  "rule": "; ".join(verdicts), "env_steps": card.get("env_steps"),
-                 "cpu_hours": card.get("wall_clock_s", float("nan")) / 3600})
+                 # a policy trained here (gpu profile) has no card yet: null, not NaN (which JSON lacks)
+                 "cpu_hours": card["wall_clock_s"] / 3600 if "wall_clock_s" in card else None})
     if can_render:
         videos[name] = skill_clip(policy, name, budget["video_steps"])
 if rows:

@@ -34,3 +34,36 @@ def test_results_round_trip(tmp_path):
     assert data["x"] == 1.5 and data["profile"] == "smoke" and "machine" in data
     with pytest.raises(UnknownProfileError):
         write_results("00_setup_and_tour", "laptop", {}, root=tmp_path)
+
+
+def test_gpu_dry_run_takes_the_gpu_branches_at_smoke_sizes(monkeypatch):
+    from helpers.course.profiles import GPU_DRY_RUN_ENV
+
+    from helpers.course.profiles import DRY_RUN_SIZES
+
+    monkeypatch.setenv(GPU_DRY_RUN_ENV, "1")
+    for notebook, budgets in BUDGETS.items():
+        dry = profile_budget(notebook, "gpu")
+        assert set(dry) == set(budgets["gpu"]), notebook
+        for key, value in dry.items():
+            gpu, smoke = budgets["gpu"][key], budgets["smoke"][key]
+            want = DRY_RUN_SIZES.get(notebook, {}).get(key, gpu if isinstance(gpu, (bool, str)) else smoke)
+            assert value == want, (notebook, key)
+            # a step the gpu profile takes has a size in the dry run (None is the smoke profile's "never")
+            assert not (gpu is not None and value is None), (notebook, key)
+    # the branches that matter are the gpu profile's: train the experts, the full DT and generalist
+    assert profile_budget("02_skill_experts", "gpu")["train"] is True
+    assert profile_budget("06_goal_conditioned_generalist", "gpu")["train_full"] is True
+    assert profile_budget("07_gpt2_instruction_translator", "gpu")["demo_model"] == "gpt2-medium"
+    # only the gpu profile is affected
+    assert profile_budget("02_skill_experts", "cpu") == BUDGETS["02_skill_experts"]["cpu"]
+    monkeypatch.delenv(GPU_DRY_RUN_ENV)
+    assert profile_budget("02_skill_experts", "gpu") == BUDGETS["02_skill_experts"]["gpu"]
+
+
+def test_dry_run_refuses_other_profiles(capsys):
+    from helpers.run_notebooks import main
+
+    with pytest.raises(SystemExit):
+        main(["--profile", "cpu", "--dry-run"])
+    assert "gpu" in capsys.readouterr().err

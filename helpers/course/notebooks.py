@@ -8,6 +8,8 @@ it does in JupyterLab.
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 from .. import REPO_ROOT
@@ -61,3 +63,18 @@ def execute_notebook(source: Path, profile: str, out_dir: Path | None = None, *,
     finally:
         unexecuted.unlink(missing_ok=True)
     return executed
+
+
+def repository_copy(dest: Path) -> Path:
+    """The repository's files (tracked, and untracked ones git does not ignore) copied into ``dest``:
+    a checkout of its own in which a gpu dry run may write runs/, datasets/ and results/ without
+    touching this one's (all paths are relative to ``helpers.REPO_ROOT``)."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO_ROOT,
+                            capture_output=True, check=True).stdout.decode().split("\0")
+    dest = Path(dest)
+    for name in filter(None, listed):
+        src = REPO_ROOT / name
+        if src.is_file():  # a tracked file deleted in the work tree is skipped
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / name)
+    return dest

@@ -130,7 +130,7 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
         # from the paraphrase test split; lm_judge: the judge's model (smoke: SmolLM2's random twin)
         "smoke": {"labelled": 8, "dev_examples": 8, "end_to_end": 2, "retries": 2, "lm_judge": "tiny-llama",
                   "render_size": (160, 120), "latency_runs": 1},
-        "cpu": {"labelled": 60, "dev_examples": 60, "end_to_end": 15, "retries": 2, "lm_judge": "smollm2-135m",
+        "cpu": {"labelled": 200, "dev_examples": 60, "end_to_end": 15, "retries": 2, "lm_judge": "smollm2-135m",
                 "render_size": (320, 240), "latency_runs": 5},
         "gpu": {"labelled": 400, "dev_examples": 400, "end_to_end": 60, "retries": 2, "lm_judge": "smollm2-135m",
                 "render_size": (480, 360), "latency_runs": 5},
@@ -172,11 +172,35 @@ def check_profile(profile: str) -> str:
     return profile
 
 
+# Set to 1 (by `python -m helpers.run_notebooks --profile gpu --dry-run`), the gpu profile keeps its
+# branch selectors (what to train, which model, which skills: the budget's booleans and strings) and
+# takes the smoke profile's sizes: the gpu code paths run on a CPU in minutes.
+GPU_DRY_RUN_ENV = "COURSE_GPU_DRY_RUN"
+
+
+# sizes for steps only the gpu profile takes (the smoke profile has None there: it never runs them)
+DRY_RUN_SIZES: dict[str, dict[str, Any]] = {
+    "05_decision_transformer": {"full": {"steps": 20, "batch_size": 32, "eval_every": 10, "eval_episodes": 1,
+                                         "predict_std": True, "log_every": 5, "ckpt_every": 10}},
+    "06_goal_conditioned_generalist": {"full": {"steps": 20, "batch_size": 32, "log_every": 5, "ckpt_every": 10}},
+}
+
+
+def dry_run_budget(notebook: str) -> dict[str, Any]:
+    """The gpu budget's booleans and strings with the smoke budget's numbers, lists and dicts (and
+    :data:`DRY_RUN_SIZES` where the smoke profile has none)."""
+    gpu, smoke = BUDGETS[notebook]["gpu"], BUDGETS[notebook]["smoke"]
+    dry = {key: value if isinstance(value, (bool, str)) else smoke[key] for key, value in gpu.items()}
+    return {**dry, **DRY_RUN_SIZES.get(notebook, {})}
+
+
 def profile_budget(notebook: str, profile: str) -> dict[str, Any]:
-    """The budget dict of ``notebook`` under ``profile`` (validated)."""
+    """The budget dict of ``notebook`` under ``profile`` (validated; see :func:`dry_run_budget`)."""
     check_profile(profile)
     if notebook not in BUDGETS:
         raise NotAvailableError(f"no budgets for notebook {notebook!r}; known: {sorted(BUDGETS)}")
+    if profile == "gpu" and os.environ.get(GPU_DRY_RUN_ENV) == "1":
+        return dry_run_budget(notebook)
     return dict(BUDGETS[notebook][profile])
 
 
