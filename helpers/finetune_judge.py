@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from . import REPO_ROOT
+from .core.checkpoints import atomic_write_json
 from .core.errors import cli_errors
 from .core.training import config_command, parse_config
 from .language.judge_tuning import JudgeTuneConfig, agreement_rate, train
@@ -32,13 +33,41 @@ def _extra_flags(parser) -> None:
     parser.add_argument("--no-progress", action="store_true")
 
 
+REAL_TRAIN_SEED, REAL_DEV_SEED = 100_000, 300_000  # notebook 08 tests on seeds 5000 onwards, other plans
+
+
+def real_examples(n: int, seed: int, cache: Path | None = None, progress: bool = True) -> list:
+    """``n`` real rollouts of the committed generalist on plans of the translator's train split (the
+    test uses the paraphrase split), half successes and half failures by the verifier, as
+    (instruction, summary, verdict); cached in ``cache`` (JSON) so that a resumed run reuses them."""
+    from .language.instructions import build_dataset  # noqa: PLC0415 - heavy: only with --n-real
+    from .language.judge import RuleVerifier  # noqa: PLC0415
+    from .models.agent_eval import labelled_rollouts, runnable_examples  # noqa: PLC0415
+    from .models.generalist_policy import load_committed_generalist  # noqa: PLC0415
+
+    if cache is not None and cache.exists():
+        rows = json.loads(cache.read_text())
+        if rows["n"] == n and rows["seed"] == seed:
+            verifier = RuleVerifier()
+            return [(i, s, verifier.judge(i, s)) for i, s in rows["examples"]]
+    plans = runnable_examples(build_dataset()["train"], max_steps=2)
+    rollouts = labelled_rollouts(load_committed_generalist(), plans, n, seed=seed, progress=progress)
+    if cache is not None:
+        atomic_write_json(cache, {"n": n, "seed": seed, "examples": [[r.instruction, r.summary] for r in rollouts]})
+    verifier = RuleVerifier()
+    return [(r.instruction, r.summary, verifier.judge(r.instruction, r.summary)) for r in rollouts]
+
+
 def run(argv: list[str]) -> dict:
     started = time.time()
     cfg, args = parse_config(JudgeTuneConfig, argv, prog="python -m helpers.finetune_judge",
                              description=__doc__.split("\n")[0], extra=_extra_flags)
     torch.set_num_threads(args.threads)
     out = Path(args.out) if args.out else REPO_ROOT / "runs" / "judge" / "main"
-    judge, state = train(cfg, out, progress=not args.no_progress, stop_after=args.stop_after)
+    out.mkdir(parents=True, exist_ok=True)
+    real = real_examples(cfg.n_real, REAL_TRAIN_SEED + cfg.seed, out / "real_train.json",
+                         progress=not args.no_progress) if cfg.n_real else None
+    judge, state = train(cfg, out, progress=not args.no_progress, stop_after=args.stop_after, real_examples=real)
     result = {"out": str(out), "step": state["step"], "train_seconds": round(state["train_seconds"], 1)}
     if state["step"] >= cfg.steps:
         result["dev"] = agreement_rate(judge, synthetic_examples(cfg.n_dev, seed=cfg.seed))
@@ -46,7 +75,9 @@ def run(argv: list[str]) -> dict:
             from .language.judge_tuning import publish  # noqa: PLC0415
 
             command = config_command("python -m helpers.finetune_judge", cfg) + f" --publish {args.publish}"
-            card = publish(cfg, out, Path(args.publish), command, started)
+            real_dev = real_examples(100, REAL_DEV_SEED + cfg.seed, out / "real_dev.json",
+                                     progress=not args.no_progress) if cfg.n_real else None
+            card = publish(cfg, out, Path(args.publish), command, started, real_dev=real_dev, threads=args.threads)
             result["published"] = args.publish
             result["evaluation"] = card["evaluation"]["dev"]
     print(json.dumps(result))

@@ -118,9 +118,12 @@ print(lm_judge.prompt(*dev[0][:2])[-900:])
 # %% [markdown]
 # ### Agreement on the dev split
 #
-# Synthetic summaries, half of them successes, with metrics drawn close to each rule's bar: where the
-# prompt was written and the judge chosen (the fine-tuned judge trained on other draws of the same
-# generator). A judge that always says "success" scores 50% here.
+# Synthetic summaries, half of them successes, with metrics drawn close to each rule's bar: where
+# the prompt was written and the judge chosen. The fine-tuned judge trained on other draws of the
+# same generator, some of their metrics drawn anywhere in the range real rollouts reach (a cheetah
+# runs several times faster than its 1 m/s bar, not just near it), and on real rollouts of plans
+# from the translator's *train* split with seeds of their own: never the test's plans below, nor its
+# seeds (its card has the command). A judge that always says "success" scores 50% here.
 
 # %%
 dev_labels = np.array([v.success for _, _, v in dev])

@@ -202,6 +202,39 @@ def test_synthetic_examples_are_balanced_and_labelled_by_the_rules():
     assert [s for _, s, _ in synthetic_examples(10, seed=1)] == [s for _, s, _ in synthetic_examples(10, seed=1)]
 
 
+def test_far_draws_reach_the_range_of_real_rollouts_and_stay_labelled_by_the_rules():
+    from helpers.envs.metrics import SUCCESS_RULES
+    from helpers.language.judge_data import SCALES, synthetic_examples
+
+    def widest(far_share):
+        # the largest distance of any metric from its bar, in units of its near-bar scale
+        return max(abs(s["metrics"][k] - bar) / SCALES[k] for _, summary, _ in synthetic_examples(200, 4, far_share)
+                   for s in summary["steps"] for k, _, bar in SUCCESS_RULES[s["skill"]])
+
+    assert widest(0.0) < 1.5 < 3.0 < widest(0.5)
+    examples = synthetic_examples(60, seed=4, far_share=0.5)
+    assert sum(v.success for _, _, v in examples) == 30
+    verifier = RuleVerifier()
+    assert all(verifier.judge(i, s).success == v.success for i, s, v in examples)
+    # no negative zero (a summary reads "0.000", as the rollouts' summaries do)
+    assert all(str(x) != "-0.0" for _, s, _ in examples for st in s["steps"] for x in st["metrics"].values())
+
+
+def test_judge_fine_tuning_mixes_in_real_examples_and_checks_their_count(tmp_path):
+    from helpers.core.errors import InvalidArgumentError
+    from helpers.language.judge_data import synthetic_examples
+    from helpers.language.judge_tuning import JudgeTuneConfig, train
+
+    cfg = JudgeTuneConfig(model="tiny-llama", n_train=8, n_dev=2, steps=1, batch_size=2, log_every=1, ckpt_every=1,
+                          eval_every=1, warmup=1, n_real=3, far_share=0.5)
+    with pytest.raises(InvalidArgumentError, match="n_real is 3"):
+        train(cfg, tmp_path / "run", progress=False, real_examples=synthetic_examples(2, seed=9))
+    _, state = train(cfg, tmp_path / "run", progress=False, real_examples=synthetic_examples(3, seed=9))
+    assert state["step"] == 1
+    with pytest.raises(InvalidArgumentError, match="far_share"):
+        JudgeTuneConfig(far_share=1.5)
+
+
 def test_labelled_rollouts_are_balanced_and_corrupted_as_named(tiny_generalist):
     from helpers.envs.skills import PlanStep
     from helpers.models.agent_eval import cohen_kappa, corrupt

@@ -67,7 +67,7 @@ def rollout_summary(plan: list[PlanStep], trace: dict[str, Any], settle_s: float
         body = infos[skip:] if len(infos) > 2 * skip and step.skill != "front_flip" else infos
         metrics = episode_metrics(step.skill, body) if body else {}
         steps.append({"skill": step.skill, "target_speed": step.target_speed, "duration_s": step.duration_s,
-                      "metrics": {key: round(float(v), 3) for key, v in metrics.items()}})
+                      "metrics": {key: round(float(v), 3) + 0.0 for key, v in metrics.items()}})  # + 0.0: no -0.0
     return {"steps": steps, "dt": dt}
 
 

@@ -6,6 +6,10 @@ the judge is then tested on real rollouts it never saw (``helpers.models.agent_e
 
 A metric is drawn on the passing side of its rule half of the time, at a distance from the bar that
 is often small (the hard cases) and sometimes large, so a judge must read the numbers, not guess.
+With ``far_share > 0`` that share of the metrics is drawn instead anywhere in the range real
+rollouts reach (a cheetah runs several times faster than its bar, flips many times, misses a target
+speed by metres a second): a judge trained only near the bars has never read such numbers and
+misjudges them.
 """
 
 from __future__ import annotations
@@ -34,9 +38,18 @@ def instruction_of(steps: list[dict[str, Any]]) -> str:
     return ", then ".join(step_phrase(s["skill"], s["target_speed"], s["duration_s"]) for s in steps)
 
 
-def _metric(key: str, op: str, bar: float, passing: bool, rng: random.Random) -> float:
-    # distances from the bar: mostly small (where judging is hard), sometimes large
-    distance = SCALES[key] * (rng.random() ** 2) + 1e-3
+# the most a real rollout's metric lies from its bar (measured on the generalist's rollouts, with margin)
+FAR = {"mean_forward_speed": 8.0, "mean_backward_speed": 8.0, "upright_fraction": 1.0, "mean_peak_height": 1.0,
+       "flips_per_episode": 9.0, "mean_abs_speed_error": 7.0, "final_torso_height": 1.0}
+
+
+def _metric(key: str, op: str, bar: float, passing: bool, rng: random.Random, far_share: float = 0.0) -> float:
+    # distances from the bar: mostly small (where judging is hard), sometimes large; with far_share,
+    # that share anywhere in the range real rollouts reach
+    if far_share and rng.random() < far_share:
+        distance = FAR[key] * rng.random() + 1e-3
+    else:
+        distance = SCALES[key] * (rng.random() ** 2) + 1e-3
     value = bar + distance if (op == ">=") == passing else bar - distance
     if key == "upright_fraction":
         value = min(1.0, max(0.0, value))
@@ -44,12 +57,12 @@ def _metric(key: str, op: str, bar: float, passing: bool, rng: random.Random) ->
             value = 1.0
     if key == "flips_per_episode":
         value = float(round(value)) if passing else float(min(round(value), bar - 1))
-    if key in ("mean_abs_speed_error", "final_torso_height", "mean_peak_height"):
+    if key in ("mean_abs_speed_error", "final_torso_height", "mean_peak_height", "flips_per_episode"):
         value = max(0.0, value)
-    return round(value, 3)
+    return round(value, 3) + 0.0  # + 0.0: no "-0.000" in a summary
 
 
-def synthetic_summary(rng: random.Random) -> dict[str, Any]:
+def synthetic_summary(rng: random.Random, far_share: float = 0.0) -> dict[str, Any]:
     """One or two steps of a plan with metrics drawn around their rules."""
     if rng.random() < 0.2:
         skills = [rng.choice(HUMANOID_SKILLS)]
@@ -60,7 +73,7 @@ def synthetic_summary(rng: random.Random) -> dict[str, Any]:
         speed = round(rng.uniform(-3, 3), 2) if SKILLS[skill].has_goal else None
         metrics = {}
         for key, op, bar in SUCCESS_RULES[skill]:
-            metrics[key] = _metric(key, op, bar, rng.random() < 0.6, rng)
+            metrics[key] = _metric(key, op, bar, rng.random() < 0.6, rng, far_share)
         if "upright_fraction" not in metrics:
             metrics["upright_fraction"] = round(rng.choice((1.0, rng.random())), 3)
         steps.append({"skill": skill, "target_speed": speed, "duration_s": float(rng.choice((2, 3, 4, 5))),
@@ -68,13 +81,13 @@ def synthetic_summary(rng: random.Random) -> dict[str, Any]:
     return {"steps": steps, "dt": 0.05}
 
 
-def synthetic_examples(n: int, seed: int) -> list[tuple[str, dict[str, Any], Verdict]]:
+def synthetic_examples(n: int, seed: int, far_share: float = 0.0) -> list[tuple[str, dict[str, Any], Verdict]]:
     """``n`` (instruction, summary, the rule verifier's verdict), balanced between successes and failures."""
     rng, verifier = random.Random(seed), RuleVerifier()
     wanted = {True: n // 2, False: n - n // 2}
     out = []
     while any(wanted.values()):
-        summary = synthetic_summary(rng)
+        summary = synthetic_summary(rng, far_share)
         verdict = verifier.judge("", summary)
         if wanted[verdict.success]:
             wanted[verdict.success] -= 1

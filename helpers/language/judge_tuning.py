@@ -35,6 +35,11 @@ class JudgeTuneConfig:
     model: str = "smollm2-135m"  # or tiny-llama (smoke)
     n_train: int = 4000
     n_dev: int = 200
+    # share of synthetic metrics drawn anywhere in the range real rollouts reach, not near the bar
+    far_share: float = 0.0
+    # real rollouts of the generalist on plans of the translator's train split, labelled by the
+    # verifier (built by the command line, which can import the generalist; seeds far from the test's)
+    n_real: int = 0
     steps: int = 300
     batch_size: int = 8
     lr: float = 3e-4
@@ -57,6 +62,8 @@ class JudgeTuneConfig:
         for name in ("n_train", "n_dev", "steps", "batch_size", "log_every", "ckpt_every", "lora_r", "lora_layers"):
             if getattr(self, name) <= 0:
                 raise InvalidArgumentError(f"{name} must be positive, got {getattr(self, name)}")
+        if not 0.0 <= self.far_share <= 1.0 or self.n_real < 0:
+            raise InvalidArgumentError(f"far_share must be in [0, 1] and n_real at least 0, got {self.far_share}, {self.n_real}")
 
     def lr_at(self, step: int) -> float:
         if step < self.warmup:
@@ -81,8 +88,14 @@ def agreement_rate(judge: LMJudge, examples) -> dict[str, float]:
             "failure_mode_agreement": float(np.mean([p.failure_mode == v.failure_mode for p, (_, _, v) in zip(pred, examples)]))}
 
 
-def train(cfg: JudgeTuneConfig, out: Path, progress: bool = True, stop_after: int | None = None):
-    """LoRA-tune the judge; returns (judge, state). Killed, the same call resumes."""
+def train(cfg: JudgeTuneConfig, out: Path, progress: bool = True, stop_after: int | None = None,
+          real_examples: list | None = None):
+    """LoRA-tune the judge; returns (judge, state). Killed, the same call resumes.
+
+    ``real_examples``: ``cfg.n_real`` (instruction, summary, verdict) of real rollouts, mixed into
+    the synthetic training summaries."""
+    if len(real_examples or []) != cfg.n_real:
+        raise InvalidArgumentError(f"n_real is {cfg.n_real} but {len(real_examples or [])} real examples were given")
     from peft import LoraConfig, get_peft_model  # noqa: PLC0415 - only fine-tuning needs peft
 
     out = Path(out)
@@ -96,7 +109,8 @@ def train(cfg: JudgeTuneConfig, out: Path, progress: bool = True, stop_after: in
                                             target_modules=targets, task_type="CAUSAL_LM",
                                             layers_to_transform=list(range(max(0, n_layers - cfg.lora_layers), n_layers)))).to(device)
     judge = LMJudge(model, tokenizer)
-    train_rows = encode(judge, synthetic_examples(cfg.n_train, seed=cfg.seed + 1))
+    train_rows = encode(judge, synthetic_examples(cfg.n_train, seed=cfg.seed + 1, far_share=cfg.far_share)
+                        + list(real_examples or []))
     dev = synthetic_examples(cfg.n_dev, seed=cfg.seed)
     pad = tokenizer.pad_token_id or 0
 
@@ -138,8 +152,10 @@ def train(cfg: JudgeTuneConfig, out: Path, progress: bool = True, stop_after: in
     return judge, state
 
 
-def publish(cfg: JudgeTuneConfig, out: Path, target: Path, command: str, started: float) -> dict[str, Any]:
-    """The adapter and its card (dev agreement measured on the staged files), swapped into ``target``."""
+def publish(cfg: JudgeTuneConfig, out: Path, target: Path, command: str, started: float,
+            real_dev: list | None = None, threads: int = 1) -> dict[str, Any]:
+    """The adapter and its card (dev agreement measured on the staged files), swapped into ``target``.
+    ``real_dev``: real rollouts never trained on (other seeds), measured too when given."""
     from .judge import load_lm_judge  # noqa: PLC0415
 
     pub = StagedPublish(Path(target))
@@ -148,12 +164,16 @@ def publish(cfg: JudgeTuneConfig, out: Path, target: Path, command: str, started
             pub.copy(Path(out) / ADAPTER / name)
         pub.copy(Path(out) / "progress.csv", "training_log.csv")
         card = card_core("judge", "judge", [], ["cheetah", "humanoid"], f"LoRA r={cfg.lora_r} on {cfg.model}", command,
-                         training_cost(time.time() - started, cfg.steps, "optimizer steps"))
+                         training_cost(time.time() - started, cfg.steps, "optimizer steps", threads_per_process=threads,
+                                       note="the command's wall clock: building the real rollouts and the evaluations included"))
         pub.write_card(card)
         staged = load_lm_judge(adapter=str(pub.staging), model=cfg.model)
         dev = synthetic_examples(cfg.n_dev, seed=cfg.seed)
         card["evaluation"] = {"dev": {"n": len(dev), **agreement_rate(staged, dev)},
                               "note": "synthetic summaries of seed 0, never trained on; notebook 08 tests on real rollouts"}
+        if real_dev:
+            card["evaluation"]["real_dev"] = {"n": len(real_dev), **agreement_rate(staged, real_dev),
+                                              "note": "real rollouts on train-split plans, seeds never trained on"}
         card["config"] = asdict(cfg)
         return pub.commit(card)
     except BaseException:
