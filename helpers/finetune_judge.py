@@ -45,17 +45,17 @@ def real_examples(n: int, seed: int, cache: Path | None = None, progress: bool =
     from .models.agent_eval import labelled_rollouts, runnable_examples  # noqa: PLC0415
     from .models.generalist_policy import load_committed_generalist  # noqa: PLC0415
 
-    if cache is not None and cache.exists():
-        rows = json.loads(cache.read_text())
-        if rows["n"] == n and rows["seed"] == seed:
-            verifier = RuleVerifier()
-            return [(i, s, verifier.judge(i, s)) for i, s in rows["examples"]]
-    plans = runnable_examples(build_dataset()["train"], max_steps=2)
-    rollouts = labelled_rollouts(load_committed_generalist(), plans, n, seed=seed, progress=progress)
-    if cache is not None:
-        atomic_write_json(cache, {"n": n, "seed": seed, "examples": [[r.instruction, r.summary] for r in rollouts]})
+    cached = json.loads(cache.read_text()) if cache is not None and cache.exists() else None
+    if cached is not None and cached["n"] == n and cached["seed"] == seed:
+        pairs = cached["examples"]
+    else:
+        plans = runnable_examples(build_dataset()["train"], max_steps=2)
+        rollouts = labelled_rollouts(load_committed_generalist(), plans, n, seed=seed, progress=progress)
+        pairs = [[r.instruction, r.summary] for r in rollouts]
+        if cache is not None:
+            atomic_write_json(cache, {"n": n, "seed": seed, "examples": pairs})
     verifier = RuleVerifier()
-    return [(r.instruction, r.summary, verifier.judge(r.instruction, r.summary)) for r in rollouts]
+    return [(instruction, summary, verifier.judge(instruction, summary)) for instruction, summary in pairs]
 
 
 def run(argv: list[str]) -> dict:
@@ -69,17 +69,18 @@ def run(argv: list[str]) -> dict:
                          progress=not args.no_progress) if cfg.n_real else None
     judge, state = train(cfg, out, progress=not args.no_progress, stop_after=args.stop_after, real_examples=real)
     result = {"out": str(out), "step": state["step"], "train_seconds": round(state["train_seconds"], 1)}
-    if state["step"] >= cfg.steps:
-        result["dev"] = agreement_rate(judge, synthetic_examples(cfg.n_dev, seed=cfg.seed))
-        if args.publish:
-            from .language.judge_tuning import publish  # noqa: PLC0415
+    if state["step"] >= cfg.steps and args.publish:
+        from .language.judge_tuning import publish  # noqa: PLC0415
 
-            command = config_command("python -m helpers.finetune_judge", cfg) + f" --publish {args.publish}"
-            real_dev = real_examples(100, REAL_DEV_SEED + cfg.seed, out / "real_dev.json",
-                                     progress=not args.no_progress) if cfg.n_real else None
-            card = publish(cfg, out, Path(args.publish), command, started, real_dev=real_dev, threads=args.threads)
-            result["published"] = args.publish
-            result["evaluation"] = card["evaluation"]["dev"]
+        command = config_command("python -m helpers.finetune_judge", cfg) + f" --publish {args.publish}"
+        real_dev = real_examples(100, REAL_DEV_SEED + cfg.seed, out / "real_dev.json",
+                                 progress=not args.no_progress) if cfg.n_real else None
+        card = publish(cfg, out, Path(args.publish), command, started, real_dev=real_dev, threads=args.threads)
+        # the card's dev agreement, measured on the published files: the same weights, judged once
+        dev = card["evaluation"]["dev"]
+        result.update(dev={k: v for k, v in dev.items() if k != "n"}, published=args.publish, evaluation=dev)
+    elif state["step"] >= cfg.steps:
+        result["dev"] = agreement_rate(judge, synthetic_examples(cfg.n_dev, seed=cfg.seed))
     print(json.dumps(result))
     return result
 

@@ -37,9 +37,7 @@ def test_results_round_trip(tmp_path):
 
 
 def test_gpu_dry_run_takes_the_gpu_branches_at_smoke_sizes(monkeypatch):
-    from helpers.course.profiles import GPU_DRY_RUN_ENV
-
-    from helpers.course.profiles import DRY_RUN_SIZES
+    from helpers.course.profiles import DRY_RUN_SIZES, GPU_DRY_RUN_ENV
 
     monkeypatch.setenv(GPU_DRY_RUN_ENV, "1")
     for notebook, budgets in BUDGETS.items():

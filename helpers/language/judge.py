@@ -54,6 +54,11 @@ class Judge(Protocol):
 
 
 # --- the summary both judges read -------------------------------------------------------------------
+def summary_number(value: float) -> float:
+    """A metric as summaries hold it: three decimals, and 0.0 rather than -0.0 (read as "-0.000")."""
+    return round(float(value), 3) + 0.0
+
+
 def rollout_summary(plan: list[PlanStep], trace: dict[str, Any], settle_s: float = SETTLE_S) -> dict[str, Any]:
     """Per plan step: the skill asked, its speed and duration, and the metrics of its stretch of the
     rollout after ``settle_s`` (from :func:`helpers.experts.switching.run_schedule`'s trace)."""
@@ -67,7 +72,7 @@ def rollout_summary(plan: list[PlanStep], trace: dict[str, Any], settle_s: float
         body = infos[skip:] if len(infos) > 2 * skip and step.skill != "front_flip" else infos
         metrics = episode_metrics(step.skill, body) if body else {}
         steps.append({"skill": step.skill, "target_speed": step.target_speed, "duration_s": step.duration_s,
-                      "metrics": {key: round(float(v), 3) + 0.0 for key, v in metrics.items()}})  # + 0.0: no -0.0
+                      "metrics": {key: summary_number(v) for key, v in metrics.items()}})
     return {"steps": steps, "dt": dt}
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from ..envs.metrics import SUCCESS_RULES
 from ..envs.skills import SKILLS
-from .judge import RuleVerifier, Verdict
+from .judge import RuleVerifier, Verdict, summary_number
 
 CHEETAH_SKILLS = [s for s in SKILLS if SKILLS[s].body == "cheetah"]
 HUMANOID_SKILLS = [s for s in SKILLS if SKILLS[s].body == "humanoid"]
@@ -59,7 +59,7 @@ def _metric(key: str, op: str, bar: float, passing: bool, rng: random.Random, fa
         value = float(round(value)) if passing else float(min(round(value), bar - 1))
     if key in ("mean_abs_speed_error", "final_torso_height", "mean_peak_height", "flips_per_episode"):
         value = max(0.0, value)
-    return round(value, 3) + 0.0  # + 0.0: no "-0.000" in a summary
+    return summary_number(value)
 
 
 def synthetic_summary(rng: random.Random, far_share: float = 0.0) -> dict[str, Any]:
