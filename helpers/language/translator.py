@@ -473,7 +473,8 @@ class PlanTranslator(nn.Module):
         # the projection in float32 whatever the backbone's precision: close calls between two plan tokens stay exact
         weight = head.weight[vocab].float()
         bias = head.bias[vocab].float() if getattr(head, "bias", None) is not None else None
-        unknown = int((vocab == self.unknown_token()).nonzero()[0, 0]) if (vocab == self.unknown_token()).any() else None
+        hits = (vocab == self.unknown_token()).nonzero()
+        unknown = int(hits[0, 0]) if len(hits) else None  # where "unknown" sits among the scored tokens
         hidden, cache, mask, positions = self._prefill(lm, rows)
         generated = [""] * len(normalised)
         allowed = [instruction_numbers(t) if self.copy_numbers else None for t in normalised]
