@@ -47,13 +47,13 @@ from IPython.display import display
 
 from helpers import REPO_ROOT
 from helpers.envs.skills import SKILLS, TARGET_SPEED_RANGE
-from helpers.language.finetuning import FinetuneConfig, estimate_finetune_budget, evaluate_examples, settings_changed, train
+from helpers.language.base_models import SMOLLM2, PretrainedModelUnavailable, estimate_finetune_budget, lora_targets
+from helpers.language.finetuning import FinetuneConfig, evaluate_examples, settings_changed, train
 from helpers.language.instructions import (PARAPHRASE_DEV_POOL, PARAPHRASE_TEST_POOL, TRAIN_POOL, DatasetConfig,
                                            build_dataset, novel_instructions, pool_templates, template_text)
 from helpers.language.plans import DEFAULT_DURATION_S, MAX_DURATION_S, plan_result
 from helpers.language.text import normalise, split_steps
 from helpers.language.translation import DEFAULT_TRANSLATOR, load_translator, split_report, translate_batch
-from helpers.language.translator import SMOLLM2, PretrainedModelUnavailable, lora_targets
 
 pd.set_option("display.max_colwidth", 90)
 card = json.loads((DEFAULT_TRANSLATOR / "card.json").read_text())

@@ -239,7 +239,7 @@ def test_lora_on_a_local_pretrained_model_trains_exports_and_reloads(tmp_path):
     """The gpt2-medium path (pretrained LM, text prompt, LoRA, export) on a tiny GPT-2 saved locally."""
     from helpers.language.finetuning import FinetuneConfig, train
     from helpers.language.translation import load_translator, translate_batch
-    from helpers.language.translator import scratch_lm, train_tokenizer
+    from helpers.language.base_models import scratch_lm, train_tokenizer
 
     base = tmp_path / "tiny-gpt2"
     tokenizer = train_tokenizer([e.normalised + " " + e.plan for e in build_dataset(SMALL)["train"]], 400)
@@ -306,7 +306,7 @@ def test_export_writes_a_complete_verified_folder_atomically(tmp_path, monkeypat
 
 
 def test_gpt2_medium_offline_gives_a_clear_error(monkeypatch):
-    from helpers.language.translator import PretrainedModelUnavailable, load_pretrained_lm
+    from helpers.language.base_models import PretrainedModelUnavailable, load_pretrained_lm
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     try:
@@ -318,7 +318,7 @@ def test_gpt2_medium_offline_gives_a_clear_error(monkeypatch):
 
 
 def test_gpt2_medium_estimate_is_consistent():
-    from helpers.language.finetuning import estimate_finetune_budget
+    from helpers.language.base_models import estimate_finetune_budget
 
     est = estimate_finetune_budget()
     assert 354e6 < est["parameters"] < 356e6  # gpt2-medium: 354.8M with tied embeddings
@@ -351,7 +351,8 @@ def test_fast_decoding_writes_what_plain_decoding_writes(monkeypatch):
     instruction at a time scored over the whole vocabulary (a random-weight model: varied plans)."""
     import torch
 
-    from helpers.language.translator import PlanTranslator, TranslatorSpec, load_pretrained_lm
+    from helpers.language.base_models import load_pretrained_lm
+    from helpers.language.translator import PlanTranslator, TranslatorSpec
 
     tokenizer, lm = load_pretrained_lm("tiny-llama")
     model = PlanTranslator(lm, tokenizer, TranslatorSpec(base="tiny-llama", encoder=None, max_plan_tokens=24,

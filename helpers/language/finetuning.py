@@ -39,9 +39,9 @@ from ..core.training import (adamw, autocast_dtype, check_resume, config_command
                              resolve_device, save_checkpoint)
 from ..envs.skills import SKILLS
 from .instructions import SPLITS, DatasetConfig, build_dataset, generator_fingerprint
-from .translation import split_report, translate_batch
-from .translator import (PREFIX_FILE, SMOLLM2, SPEC_FILE, PlanTranslator, SentenceEncoder, TranslatorSpec,
-                         load_pretrained_lm, lora_targets, scratch_lm, train_tokenizer, verify_directory)
+from .base_models import SMOLLM2, load_pretrained_lm, lora_targets, scratch_lm, train_tokenizer
+from .translation import measure_throughput, split_report, tune_refusal_bias
+from .translator import PREFIX_FILE, SPEC_FILE, PlanTranslator, SentenceEncoder, TranslatorSpec, verify_directory
 
 CHECKPOINT = "checkpoint.safetensors"
 PROG = "python -m helpers.finetune_gpt2"
@@ -321,23 +321,6 @@ def train(cfg: FinetuneConfig) -> tuple[PlanTranslator, dict]:
 
 
 # --- export: weights + card with numbers measured by this command -------------------------------
-def measure_throughput(model: PlanTranslator, instructions: list[str], threads: int, batch_size: int = 256) -> dict:
-    """Instructions per second through the whole pipeline (normalise, encode, decode, validate), batched,
-    on ``threads`` CPU threads (set for the measurement, then put back)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        translate_batch(model, instructions[:batch_size], batch_size)  # warm-up
-        t0 = time.perf_counter()
-        translate_batch(model, instructions, batch_size)
-        seconds = time.perf_counter() - t0
-    finally:
-        torch.set_num_threads(previous)
-    return {"instructions": len(instructions), "seconds": round(seconds, 2),
-            "instructions_per_s": round(len(instructions) / seconds, 1), "batch_size": batch_size,
-            "cpu_threads": threads, "device": str(model.device), "dtype": str(next(model.lm.parameters()).dtype)}
-
-
 def export(cfg: FinetuneConfig, model: PlanTranslator, data: dict, state: dict, started: dict | None = None) -> dict:
     """Publish the finished translator to ``cfg.export``: weights, tokenizer, training log and card.
 
@@ -373,7 +356,7 @@ def export(cfg: FinetuneConfig, model: PlanTranslator, data: dict, state: dict, 
 
 
 WEIGHTS_DTYPE = ("float16 (loaded as float32; the backbone run in bfloat16 where the CPU or GPU multiplies it "
-                 "natively: helpers.language.translator.inference_dtype)")
+                 "natively: helpers.language.base_models.inference_dtype)")
 
 
 def tune_decoding(cfg: FinetuneConfig, saved: PlanTranslator, data: dict, staging: Path) -> dict:
@@ -383,22 +366,6 @@ def tune_decoding(cfg: FinetuneConfig, saved: PlanTranslator, data: dict, stagin
     saved.spec.refusal_bias = tuning["chosen"]
     (staging / SPEC_FILE).write_text(json.dumps(asdict(saved.spec), indent=2) + "\n")
     return {"refusal_bias": tuning, "copy_numbers": saved.copy_numbers, "constrained": True}
-
-
-def tune_refusal_bias(model: PlanTranslator, dev_examples, grid: list[float]) -> dict:
-    """The refusal bias with the best score on the paraphrase *dev* split: exact-plan accuracy minus
-    the false-refusal rate, so that a false refusal counts twice (it is an error, and the one that
-    leaves the user nothing to act on: a wrong plan at least shows what was understood; ties: the
-    smallest bias in size). The test splits are never looked at here."""
-    rows = []
-    for bias in grid:
-        model.spec.refusal_bias = bias
-        report = split_report(model, dev_examples)
-        rows.append({"bias": bias, "accuracy": report["accuracy"], "refusal_rate": report["refusal_rate"],
-                     "false_refusal_rate": report["false_refusal_rate"]})
-    best = max(rows, key=lambda r: (round(r["accuracy"] - r["false_refusal_rate"], 6), -abs(r["bias"])))
-    return {"split": "paraphrase_dev", "n": len(dev_examples), "grid": rows, "chosen": best["bias"],
-            "criterion": "accuracy - false_refusal_rate"}
 
 
 def card_stub(cfg: FinetuneConfig, state: dict) -> dict:
@@ -533,46 +500,3 @@ def make_card(cfg: FinetuneConfig, saved: PlanTranslator, directory: Path, data:
                           "TARGET_SPEED_RANGE) and helpers/language/plans.py (the plan text)",
     })
     return card
-
-
-# --- gpt2-medium on a 12 GB GPU: estimates from parameter counts ---------------------------------
-def gpt2_medium_config():
-    from transformers import GPT2Config
-
-    return GPT2Config(n_layer=24, n_embd=1024, n_head=16, n_positions=1024, vocab_size=50257)
-
-
-def estimate_finetune_budget(config=None, *, lora_rank: int = 16, batch_size: int = 16, seq_len: int = 64,
-                             tokens_to_train: float = 3e6, gpu_memory_gb: float = 12.0,
-                             gpu_tflops: float = 30.0, utilisation: float = 0.35) -> dict:
-    """Memory and time to fine-tune a GPT-2 (default gpt2-medium), from its parameter count.
-
-    Estimates, not measurements: weights+gradients+AdamW states at 16 bytes per trained parameter
-    (fp32 master weights, fp32 grads, two fp32 moments; bf16 autocast), frozen weights at 2 bytes
-    (bf16) under LoRA, activations ~ (34 d + 5 h s) bytes per token per layer (Korthikanti et al.,
-    2022, half precision, no recomputation), and 6 FLOPs per parameter per token at a fraction
-    ``utilisation`` of a GPU's dense bf16 peak ``gpu_tflops`` (30 TFLOPs: an RTX 3060/4070-class card).
-    """
-    from transformers import GPT2LMHeadModel
-
-    config = config or gpt2_medium_config()
-    with torch.device("meta"):
-        n_params = sum(p.numel() for p in GPT2LMHeadModel(config).parameters())
-    d, layers, heads = config.n_embd, config.n_layer, config.n_head
-    # LoRA on c_attn (d->3d), attn c_proj (d->d), mlp c_fc (d->4d), mlp c_proj (4d->d): r*(in+out) each
-    lora_params = layers * lora_rank * ((d + 3 * d) + (d + d) + (d + 4 * d) + (4 * d + d))
-    activations = layers * batch_size * seq_len * (34 * d + 5 * heads * seq_len)
-    gib = 1024 ** 3
-    full = {"weights_grads_adam_gb": 16 * n_params / gib, "activations_gb": activations / gib}
-    lora = {"frozen_weights_gb": 2 * n_params / gib, "adapters_grads_adam_gb": 16 * lora_params / gib,
-            "activations_gb": activations / gib}
-    full["total_gb"] = sum(full.values())
-    lora["total_gb"] = sum(lora.values())
-    flops = 6 * n_params * tokens_to_train
-    hours = flops / (gpu_tflops * 1e12 * utilisation) / 3600
-    return {"parameters": n_params, "lora_parameters": lora_params, "batch_size": batch_size, "seq_len": seq_len,
-            "full_finetune": {k: round(v, 2) for k, v in full.items()},
-            "lora": {k: round(v, 2) for k, v in lora.items()},
-            "fits_12gb": {"full": full["total_gb"] < gpu_memory_gb, "lora": lora["total_gb"] < gpu_memory_gb},
-            "tokens_to_train": tokens_to_train, "train_flops": flops,
-            "hours_at_utilisation": round(hours, 3), "assumed_gpu_tflops": gpu_tflops, "assumed_utilisation": utilisation}

@@ -274,7 +274,7 @@ def load_lm_judge(adapter: str | None = None, few_shot: list[tuple[str, str]] | 
     """SmolLM2-135M-Instruct as a judge (``model="tiny-llama"``: its random-weight twin, for smoke
     tests): prompted, or with a LoRA ``adapter`` folder fine-tuned for it (``"committed"``: pretrained/judge,
     from ``python -m helpers.finetune_judge``)."""
-    from .translator import load_pretrained_lm
+    from .base_models import load_pretrained_lm
 
     tokenizer, model = load_pretrained_lm(model)
     if adapter == "committed":  # pretrained/judge, its files checked against the card and manifest first

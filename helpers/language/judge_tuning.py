@@ -25,7 +25,7 @@ from ..core.checkpoints import atomic_write_json
 from ..core.training import Dist, adamw, autocast_dtype, fit, grad_scaler, resolve_device, resume
 from .judge import LMJudge, answer_text, rule_checks
 from .judge_data import synthetic_examples
-from .translator import load_pretrained_lm, lora_targets
+from .base_models import load_pretrained_lm, lora_targets
 
 ADAPTER = "adapter"
 

@@ -1,5 +1,6 @@
 """Instructions to plans with a saved translator: loading it (checked), translating a batch, and
-scoring it on a dataset split.
+scoring it on a dataset split, its
+throughput, and the refusal knob tuned on the paraphrase dev split.
 
 The pipeline: :func:`helpers.language.text.normalise` (number words, units, durations) ->
 :func:`helpers.language.text.split_steps` (clauses in time order) -> the translator model writes plan
@@ -10,8 +11,11 @@ ever parsed, never executed.
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from pathlib import Path
+
+import torch
 
 from .. import REPO_ROOT
 from .plans import UNKNOWN, PlanError, parse_plan, plan_result
@@ -73,3 +77,36 @@ def split_report(model, examples, batch_size: int = 256) -> dict:
         "accuracy_by_kind": {k: round(sum(v) / len(v), 4) for k, v in sorted(by_kind.items())},
         "rows": rows,
     }
+
+
+def measure_throughput(model: PlanTranslator, instructions: list[str], threads: int, batch_size: int = 256) -> dict:
+    """Instructions per second through the whole pipeline (normalise, encode, decode, validate), batched,
+    on ``threads`` CPU threads (set for the measurement, then put back)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        translate_batch(model, instructions[:batch_size], batch_size)  # warm-up
+        t0 = time.perf_counter()
+        translate_batch(model, instructions, batch_size)
+        seconds = time.perf_counter() - t0
+    finally:
+        torch.set_num_threads(previous)
+    return {"instructions": len(instructions), "seconds": round(seconds, 2),
+            "instructions_per_s": round(len(instructions) / seconds, 1), "batch_size": batch_size,
+            "cpu_threads": threads, "device": str(model.device), "dtype": str(next(model.lm.parameters()).dtype)}
+
+
+def tune_refusal_bias(model: PlanTranslator, dev_examples, grid: list[float]) -> dict:
+    """The refusal bias with the best score on the paraphrase *dev* split: exact-plan accuracy minus
+    the false-refusal rate, so that a false refusal counts twice (it is an error, and the one that
+    leaves the user nothing to act on: a wrong plan at least shows what was understood; ties: the
+    smallest bias in size). The test splits are never looked at here."""
+    rows = []
+    for bias in grid:
+        model.spec.refusal_bias = bias
+        report = split_report(model, dev_examples)
+        rows.append({"bias": bias, "accuracy": report["accuracy"], "refusal_rate": report["refusal_rate"],
+                     "false_refusal_rate": report["false_refusal_rate"]})
+    best = max(rows, key=lambda r: (round(r["accuracy"] - r["false_refusal_rate"], 6), -abs(r["bias"])))
+    return {"split": "paraphrase_dev", "n": len(dev_examples), "grid": rows, "chosen": best["bias"],
+            "criterion": "accuracy - false_refusal_rate"}
