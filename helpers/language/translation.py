@@ -20,7 +20,7 @@ import torch
 from .. import REPO_ROOT
 from .plans import UNKNOWN, PlanError, parse_plan, plan_result
 from .text import normalise
-from .translator import PlanTranslator
+from .translator import PlanTranslator, fallback_directory
 
 DEFAULT_TRANSLATOR = REPO_ROOT / "pretrained" / "translator"
 MAX_INSTRUCTION_CHARS = 2000
@@ -96,17 +96,60 @@ def measure_throughput(model: PlanTranslator, instructions: list[str], threads: 
             "cpu_threads": threads, "device": str(model.device), "dtype": str(next(model.lm.parameters()).dtype)}
 
 
+def dev_score(model, dev_examples) -> dict:
+    """Accuracy, refusal and false-refusal rates on the paraphrase *dev* split, and the score that
+    decoding knobs are chosen by: exact-plan accuracy minus the false-refusal rate, so that a false
+    refusal counts twice (it is an error, and the one that leaves the user nothing to act on: a wrong
+    plan at least shows what was understood)."""
+    report = split_report(model, dev_examples)
+    return {"accuracy": report["accuracy"], "refusal_rate": report["refusal_rate"],
+            "false_refusal_rate": report["false_refusal_rate"],
+            "score": round(report["accuracy"] - report["false_refusal_rate"], 6)}
+
+
 def tune_refusal_bias(model: PlanTranslator, dev_examples, grid: list[float]) -> dict:
-    """The refusal bias with the best score on the paraphrase *dev* split: exact-plan accuracy minus
-    the false-refusal rate, so that a false refusal counts twice (it is an error, and the one that
-    leaves the user nothing to act on: a wrong plan at least shows what was understood; ties: the
+    """The refusal bias with the best :func:`dev_score` on the paraphrase *dev* split (ties: the
     smallest bias in size). The test splits are never looked at here."""
     rows = []
     for bias in grid:
         model.spec.refusal_bias = bias
-        report = split_report(model, dev_examples)
-        rows.append({"bias": bias, "accuracy": report["accuracy"], "refusal_rate": report["refusal_rate"],
-                     "false_refusal_rate": report["false_refusal_rate"]})
-    best = max(rows, key=lambda r: (round(r["accuracy"] - r["false_refusal_rate"], 6), -abs(r["bias"])))
+        rows.append({"bias": bias, **dev_score(model, dev_examples)})
+    best = max(rows, key=lambda r: (r["score"], -abs(r["bias"])))
     return {"split": "paraphrase_dev", "n": len(dev_examples), "grid": rows, "chosen": best["bias"],
             "criterion": "accuracy - false_refusal_rate"}
+
+
+def tune_fallback(model: PlanTranslator, fallback: PlanTranslator, dev_examples, grid: list[float]) -> dict:
+    """Whether ``fallback`` should answer the clauses ``model`` refuses, and at which refusal bias of
+    its own: no fallback and every bias of ``grid`` scored by :func:`dev_score` on the paraphrase
+    *dev* split (ties: no fallback, then the largest bias, the one that overrides a refusal least).
+    Leaves ``model`` with the choice made."""
+    model.set_fallback(None)
+    rows = [{"bias": None, **dev_score(model, dev_examples)}]
+    for bias in grid:
+        model.set_fallback(fallback, bias)
+        rows.append({"bias": bias, **dev_score(model, dev_examples)})
+    best = max(rows, key=lambda r: (r["score"], r["bias"] is None, r["bias"] or 0.0))
+    model.set_fallback(None if best["bias"] is None else fallback, best["bias"] or 0.0)
+    return {"split": "paraphrase_dev", "n": len(dev_examples), "grid": rows, "chosen": best["bias"],
+            "used": best["bias"] is not None, "criterion": "accuracy - false_refusal_rate"}
+
+
+def tune_decoding(model: PlanTranslator, dev_examples, refusal_grid: list[float], fallback: str | None = None,
+                  fallback_grid: list[float] = ()) -> dict:
+    """The decoding knobs of ``model``, chosen on the paraphrase *dev* split and set in its spec: its
+    refusal bias alone first (:func:`tune_refusal_bias`), then, given a ``fallback`` (a translator
+    folder under pretrained/), whether it answers the refused clauses (:func:`tune_fallback`).
+    Returns the card's ``decoding`` entry."""
+    model.set_fallback(None)
+    tuning = tune_refusal_bias(model, dev_examples, refusal_grid)
+    model.spec.refusal_bias = tuning["chosen"]
+    decoding = {"refusal_bias": tuning, "copy_numbers": model.copy_numbers, "constrained": True}
+    model.spec.fallback, model.spec.fallback_refusal_bias = None, 0.0
+    if fallback:
+        second = PlanTranslator.load(fallback_directory(fallback), model.device)
+        fallback_tuning = tune_fallback(model, second, dev_examples, fallback_grid)
+        if fallback_tuning["used"]:
+            model.spec.fallback, model.spec.fallback_refusal_bias = fallback, fallback_tuning["chosen"]
+        decoding["fallback"] = {"translator": fallback, **fallback_tuning}
+    return decoding

@@ -53,6 +53,11 @@ class TranslatorSpec:
     # added to the logit of "unknown" where a step begins: > 0 refuses more readily, < 0 less. A decoding
     # knob, tuned on the paraphrase *dev* split when the translator is exported, never on a test split
     refusal_bias: float = 0.0
+    # a second translator, a folder under pretrained/ (e.g. translator_baselines/scratch_minilm), asked
+    # for every clause this one refuses; its answer is taken where it names a skill. Two kinds of
+    # knowledge: an LM's words and a sentence encoder's paraphrases. Chosen on paraphrase dev at export
+    fallback: str | None = None
+    fallback_refusal_bias: float = 0.0  # the fallback's own refusal knob, tuned with it
     base_sha256: str | None = None  # the pretrained base's file checksum (smollm2-135m), checked when loading
     format_version: int = 1
 
@@ -143,6 +148,13 @@ class PlanTranslator(nn.Module):
         self.prefix_dropout = 0.0  # training only: share of word pieces (never numbers) hidden from the LM
         self.copy_numbers = True  # decoding writes only numbers the instruction states (False: the ablation)
         self.prefill_group = 64  # prompts run through the model together, similar lengths grouped (see _prefill)
+        self.fallback: PlanTranslator | None = None  # see TranslatorSpec.fallback; set by load or set_fallback
+
+    def set_fallback(self, fallback: "PlanTranslator | None", refusal_bias: float = 0.0) -> None:
+        """Ask ``fallback`` (its refusal knob at ``refusal_bias``) for the clauses this translator refuses."""
+        self.fallback = fallback
+        if fallback is not None:
+            fallback.spec.refusal_bias = refusal_bias
 
     @property
     def device(self) -> torch.device:
@@ -251,6 +263,11 @@ class PlanTranslator(nn.Module):
             chunk = order[start:start + batch_size]
             for i, text in zip(chunk, self.generate_units([flat[i] for i in chunk], constrained=constrained)):
                 texts[i] = text
+        refused = [i for i, text in enumerate(texts) if text == UNKNOWN]
+        if self.fallback is not None and refused:
+            for i, text in zip(refused, self.fallback.generate([flat[i] for i in refused], constrained, batch_size)):
+                if text != UNKNOWN:  # the second opinion names skills: take it
+                    texts[i] = text
         out, i = [], 0
         for us in units:
             steps = texts[i:i + len(us)]
@@ -403,7 +420,19 @@ class PlanTranslator(nn.Module):
             model.prefix.load_state_dict({k: v.float() for k, v in load_file(directory / PREFIX_FILE).items()})
         model = model.to(device).eval()
         model.lm.to(inference_dtype(device) if dtype == "auto" else DTYPES[dtype])  # the prefix layer stays float32
+        if spec.fallback:
+            model.set_fallback(cls.load(fallback_directory(spec.fallback), device, dtype), spec.fallback_refusal_bias)
         return model
+
+
+def fallback_directory(name: str) -> Path:
+    """The folder of a fallback translator: only one of this repository's own, under pretrained/."""
+    directory = (PRETRAINED_DIR / name).resolve()
+    if Path(name).is_absolute() or not directory.is_relative_to(PRETRAINED_DIR.resolve()) or not (directory / SPEC_FILE).exists():
+        found = sorted(str(p.parent.relative_to(PRETRAINED_DIR)) for p in PRETRAINED_DIR.rglob(SPEC_FILE))
+        raise InvalidArgumentError(f"fallback translator {name!r}: not a translator folder under pretrained/; "
+                                   f"there are: {', '.join(found)}")
+    return directory
 
 
 def verify_directory(directory: Path) -> None:
