@@ -7,6 +7,9 @@
 Executed notebooks land in ``build/executed/<profile>/NN_name.ipynb`` (ignored by git), ready for
 inspection and for the blog export. The kernel runs with ``notebooks/`` as its working directory, as
 it does in JupyterLab. One line per notebook says how long it took, and the last line the total.
+Each notebook's wall clock (and the machine's load when it started) is also kept in
+``results/notebook_runs.<profile>.json``, with the total of the last run of every notebook in one go:
+the run times that ``course/syllabus.md`` and the README cite.
 
 ``--dry-run`` (gpu profile only) executes the gpu profile's code paths (training the experts, the
 full DT and generalist, GPT-2 Medium or its fallback) with the smoke profile's sizes
@@ -17,6 +20,7 @@ default a temporary folder), so that nothing of this checkout's runs, datasets o
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -27,7 +31,9 @@ from pathlib import Path
 from . import REPO_ROOT
 from .core.errors import CourseError
 from .course.notebooks import execute_notebook, notebook_sources, repository_copy
-from .course.profiles import GPU_DRY_RUN_ENV, PROFILES, check_profile
+from .core.checkpoints import atomic_write_json
+from .core.provenance import machine_info
+from .course.profiles import GPU_DRY_RUN_ENV, PROFILES, check_profile, results_path
 
 
 def dry_run(notebooks: list[str], workdir: str | None, timeout: int | None) -> int:
@@ -43,6 +49,22 @@ def dry_run(notebooks: list[str], workdir: str | None, timeout: int | None) -> i
     code = subprocess.run(cmd, cwd=root, env=env).returncode
     print(f"executed notebooks: {root / 'build' / 'executed' / 'gpu'}; results: {root / 'results'}", flush=True)
     return code
+
+
+def record_run(profile: str, stem: str | None, seconds: float, load: float, notebooks: int = 0) -> None:
+    """Keep one notebook's wall clock (``stem``), or the total of a run of every notebook (``stem=None``),
+    in ``results/notebook_runs.<profile>.json``; the other entries stay as they were."""
+    path = results_path("notebook_runs", profile)
+    runs = json.loads(path.read_text()) if path.exists() else {"profile": profile, "notebooks": {}}
+    entry = {"seconds": round(seconds, 1), "minutes": round(seconds / 60, 1), "load_average_at_start": round(load, 2),
+             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": machine_info()}
+    if stem is None:
+        runs["all_notebooks"] = {**entry, "notebooks": notebooks}
+    else:
+        runs["notebooks"][stem] = entry
+        runs["notebooks"] = dict(sorted(runs["notebooks"].items()))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(path, runs)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -63,12 +85,15 @@ def main(argv: list[str] | None = None) -> None:
         if args.profile != "gpu":
             p.error(f"--dry-run runs the gpu profile's code paths; got --profile {args.profile}")
         sys.exit(dry_run([s.stem for s in sources], args.workdir, args.timeout))
-    started = time.time()
+    started, started_load = time.time(), os.getloadavg()[0]
     for i, src in enumerate(sources, 1):
-        t0 = time.time()
+        t0, load = time.time(), os.getloadavg()[0]
         print(f"[{i}/{len(sources)}] executing {src.name} (profile {args.profile}) ...", flush=True)
         out = execute_notebook(src, args.profile, timeout=args.timeout)
         print(f"  -> {out.relative_to(REPO_ROOT)} in {time.time() - t0:.0f} s", flush=True)
+        record_run(args.profile, src.stem, time.time() - t0, load)
+    if len(sources) == len(notebook_sources([])):
+        record_run(args.profile, None, time.time() - started, started_load, len(sources))
     print(f"{len(sources)} notebooks in {(time.time() - started) / 60:.1f} min (profile {args.profile})", flush=True)
 
 

@@ -65,3 +65,22 @@ def test_dry_run_refuses_other_profiles(capsys):
     with pytest.raises(SystemExit):
         main(["--profile", "cpu", "--dry-run"])
     assert "gpu" in capsys.readouterr().err
+
+
+def test_notebook_run_times_are_kept_per_notebook_and_for_a_whole_run(tmp_path, monkeypatch):
+    import json
+
+    from helpers.run_notebooks import record_run
+
+    monkeypatch.setenv("COURSE_RESULTS_ROOT", str(tmp_path))
+    record_run("cpu", "01_ppo_from_scratch", 90.0, 0.5)
+    record_run("cpu", "00_setup_and_tour", 30.0, 0.2)
+    record_run("cpu", "01_ppo_from_scratch", 120.0, 0.7)  # a rerun replaces its own entry only
+    record_run("cpu", None, 150.0, 0.2, notebooks=2)
+    runs = json.loads((tmp_path / "results" / "notebook_runs.cpu.json").read_text())
+    assert list(runs["notebooks"]) == ["00_setup_and_tour", "01_ppo_from_scratch"]
+    assert runs["notebooks"]["01_ppo_from_scratch"]["seconds"] == 120.0
+    assert runs["notebooks"]["00_setup_and_tour"]["minutes"] == 0.5
+    assert runs["all_notebooks"]["seconds"] == 150.0 and runs["all_notebooks"]["notebooks"] == 2
+    with pytest.raises(Exception, match="smoke"):
+        record_run("laptop", "00_setup_and_tour", 1.0, 0.0)  # an unknown profile names the valid ones
