@@ -236,20 +236,28 @@ results["shipped_training_core_hours"] = card["training_cost"]["core_hours"]  # 
 # ("bound up and down" on the dev split) come back as `unknown`. The MiniLM-prefix model knows
 # many of them, because its encoder was pretrained on sentence pairs, not on next words. So the
 # shipped translator asks it, clause by clause, about every clause the LM refuses, and takes its
-# answer where it names a skill. Whether to (and how readily the second model may override a
-# refusal: its own refusal bias) was chosen on the paraphrase **dev** split by the same score,
-# accuracy minus false refusals. The price is paid in missed refusals: the second model also
-# "understands" some requests no skill covers.
+# answer where it names a skill. The risk is missed refusals: the second model also "understands"
+# some requests no skill covers. One guard is *agreement*: the LM, barred from refusing, names its
+# own best guess, and the second opinion counts only where both name the same skills (two models
+# agree on an idiom far more often than on nonsense). Whether to use a fallback, how readily it may
+# override a refusal (its own refusal bias) and whether agreement is required were chosen on the
+# paraphrase **dev** split by the same score, accuracy minus false refusals.
 
-# %%
+# %% tags=["hide-input"]
 fallback = card.get("decoding", {}).get("fallback")
 if fallback:
-    grid = pd.DataFrame(fallback["grid"]).assign(bias=lambda d: d["bias"].map(lambda b: "no fallback" if pd.isna(b) else b))
-    display(grid.set_index("bias").round(4))
-    choice = f"{fallback['translator']} at refusal bias {fallback['chosen']}" if fallback["used"] else "no fallback"
+    def setting(row) -> str:
+        if row.get("bias") is None:
+            return "no fallback"
+        return f"bias {row['bias']:+g}" + (", agreement" if row.get("agreement") else ", any answer")
+    grid = pd.DataFrame([{"setting": setting(r), **{k: r[k] for k in ("accuracy", "refusal_rate", "false_refusal_rate", "score")}}
+                         for r in fallback["grid"]])
+    display(grid.set_index("setting").round(4))
+    choice = (f"{fallback['translator']} at refusal bias {fallback['chosen']}"
+              f"{', agreement required' if fallback.get('agreement') else ''}" if fallback["used"] else "no fallback")
     print(f"chosen on paraphrase dev: {choice}")
     results["fallback"] = {"translator": fallback["translator"], "used": fallback["used"], "chosen_bias": fallback["chosen"],
-                           "dev_grid": fallback["grid"]}
+                           "agreement": fallback.get("agreement", False), "dev_grid": fallback["grid"]}
 
 # %% tags=["hide-input"]
 fig, ax = plt.subplots(figsize=(8, 3.2))

@@ -449,29 +449,50 @@ def test_committed_translator_on_unseen_phrasings(translator):
     assert len(misses) <= 2, misses
 
 
-def test_the_fallback_answers_only_the_clauses_the_translator_refuses():
-    """A refused clause goes to the fallback, whose answer is taken where it names a skill; answered
-    clauses never reach it; a clause both refuse stays refused."""
+def _stub_translator(answers: dict, barred: dict | None = None):
+    """A stand-in for PlanTranslator's decoding: ``answers`` per clause ("unknown" otherwise), and
+    ``barred`` where refusing is barred (a refusal bias of -1e4); clauses split on " / "."""
     from types import SimpleNamespace
 
     from helpers.language.translator import PlanTranslator
 
-    asked = []
+    class Stub:
+        generate = PlanTranslator.generate
+        _second_opinion = PlanTranslator._second_opinion
 
-    def stub(answers, name):
-        def generate_units(units, constrained=True):
-            asked.append((name, list(units)))
-            return [answers.get(u, "unknown") for u in units]
-        return SimpleNamespace(units=lambda text: text.split(" / "), generate_units=generate_units, fallback=None,
-                               generate=lambda texts, *a: PlanTranslator.generate(fallback, texts, *a))
+        def __init__(self):
+            self.spec, self.fallback, self.asked = SimpleNamespace(refusal_bias=0.0, fallback_agreement=False), None, []
 
-    fallback = stub({"get some air": "jump - -"}, "fallback")
-    primary = stub({"run forward": "run_forward - -", "flip": "front_flip - 3"}, "primary")
-    primary.fallback = fallback
-    out = PlanTranslator.generate(primary, ["run forward / get some air", "flip", "sing / dance"])
+        def units(self, text):
+            return text.split(" / ")
+
+        def generate_units(self, units, constrained=True):
+            self.asked += units
+            table = barred if self.spec.refusal_bias < -100 else answers
+            return [table.get(u, "unknown") for u in units]
+
+    return Stub()
+
+
+def test_the_fallback_answers_only_the_clauses_the_translator_refuses():
+    """A refused clause goes to the fallback, whose answer is taken where it names a skill; answered
+    clauses never reach it; a clause both refuse stays refused."""
+    primary = _stub_translator({"run forward": "run_forward - -", "flip": "front_flip - 3"})
+    primary.fallback = _stub_translator({"get some air": "jump - -"})
+    out = primary.generate(["run forward / get some air", "flip", "sing / dance"])
     assert out == ["run_forward - - ; jump - -", "front_flip - 3", "unknown"]
-    asked_fallback = sorted(u for name, units in asked if name == "fallback" for u in units)
-    assert asked_fallback == ["dance", "get some air", "sing"]
+    assert sorted(primary.fallback.asked) == ["dance", "get some air", "sing"]
+
+
+def test_with_agreement_the_fallback_counts_only_where_both_name_the_same_skills():
+    # barred from refusing, the translator's own best guesses: jump for the idiom, a flip for nonsense
+    primary = _stub_translator({"run forward": "run_forward - -"},
+                               barred={"get some air": "jump - 5", "make a sandwich": "front_flip - -"})
+    primary.fallback = _stub_translator({"get some air": "jump - -", "make a sandwich": "run_backward - -"})
+    primary.spec.fallback_agreement = True
+    out = primary.generate(["run forward / get some air", "make a sandwich"])
+    assert out == ["run_forward - - ; jump - -", "unknown"]  # the fallback's text (its numbers), where skills agree
+    assert primary.spec.refusal_bias == 0.0  # the bar on refusing is lifted again
 
 
 def test_a_fallback_outside_pretrained_is_refused():

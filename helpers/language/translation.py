@@ -120,19 +120,22 @@ def tune_refusal_bias(model: PlanTranslator, dev_examples, grid: list[float]) ->
 
 
 def tune_fallback(model: PlanTranslator, fallback: PlanTranslator, dev_examples, grid: list[float]) -> dict:
-    """Whether ``fallback`` should answer the clauses ``model`` refuses, and at which refusal bias of
-    its own: no fallback and every bias of ``grid`` scored by :func:`dev_score` on the paraphrase
-    *dev* split (ties: no fallback, then the largest bias, the one that overrides a refusal least).
-    Leaves ``model`` with the choice made."""
+    """Whether ``fallback`` should answer the clauses ``model`` refuses, at which refusal bias of its
+    own, and whether only where ``model`` agrees on the skills (``TranslatorSpec.fallback_agreement``):
+    no fallback and every (bias, agreement) scored by :func:`dev_score` on the paraphrase *dev* split
+    (ties: no fallback, then agreement, then the largest bias: the choices that override a refusal
+    least). Leaves ``model`` with the choice made."""
     model.set_fallback(None)
-    rows = [{"bias": None, **dev_score(model, dev_examples)}]
-    for bias in grid:
-        model.set_fallback(fallback, bias)
-        rows.append({"bias": bias, **dev_score(model, dev_examples)})
-    best = max(rows, key=lambda r: (r["score"], r["bias"] is None, r["bias"] or 0.0))
-    model.set_fallback(None if best["bias"] is None else fallback, best["bias"] or 0.0)
+    rows = [{"bias": None, "agreement": None, **dev_score(model, dev_examples)}]
+    for agreement in (True, False):
+        for bias in grid:
+            model.set_fallback(fallback, bias, agreement)
+            rows.append({"bias": bias, "agreement": agreement, **dev_score(model, dev_examples)})
+    best = max(rows, key=lambda r: (r["score"], r["bias"] is None, bool(r["agreement"]), r["bias"] or 0.0))
+    used = best["bias"] is not None
+    model.set_fallback(fallback if used else None, best["bias"] or 0.0, bool(best["agreement"]))
     return {"split": "paraphrase_dev", "n": len(dev_examples), "grid": rows, "chosen": best["bias"],
-            "used": best["bias"] is not None, "criterion": "accuracy - false_refusal_rate"}
+            "agreement": bool(best["agreement"]), "used": used, "criterion": "accuracy - false_refusal_rate"}
 
 
 def tune_decoding(model: PlanTranslator, dev_examples, refusal_grid: list[float], fallback: str | None = None,
@@ -145,11 +148,11 @@ def tune_decoding(model: PlanTranslator, dev_examples, refusal_grid: list[float]
     tuning = tune_refusal_bias(model, dev_examples, refusal_grid)
     model.spec.refusal_bias = tuning["chosen"]
     decoding = {"refusal_bias": tuning, "copy_numbers": model.copy_numbers, "constrained": True}
-    model.spec.fallback, model.spec.fallback_refusal_bias = None, 0.0
+    model.spec.fallback, model.spec.fallback_refusal_bias, model.spec.fallback_agreement = None, 0.0, False
     if fallback:
         second = PlanTranslator.load(fallback_directory(fallback), model.device)
         fallback_tuning = tune_fallback(model, second, dev_examples, fallback_grid)
-        if fallback_tuning["used"]:
+        if fallback_tuning["used"]:  # set_fallback has set the agreement flag
             model.spec.fallback, model.spec.fallback_refusal_bias = fallback, fallback_tuning["chosen"]
         decoding["fallback"] = {"translator": fallback, **fallback_tuning}
     return decoding

@@ -58,6 +58,9 @@ class TranslatorSpec:
     # knowledge: an LM's words and a sentence encoder's paraphrases. Chosen on paraphrase dev at export
     fallback: str | None = None
     fallback_refusal_bias: float = 0.0  # the fallback's own refusal knob, tuned with it
+    # take the fallback's answer only where this translator, made to answer (refusal barred), names
+    # the same skills: two models that agree on an idiom, where each alone guesses at nonsense
+    fallback_agreement: bool = False
     base_sha256: str | None = None  # the pretrained base's file checksum (smollm2-135m), checked when loading
     format_version: int = 1
 
@@ -150,11 +153,35 @@ class PlanTranslator(nn.Module):
         self.prefill_group = 64  # prompts run through the model together, similar lengths grouped (see _prefill)
         self.fallback: PlanTranslator | None = None  # see TranslatorSpec.fallback; set by load or set_fallback
 
-    def set_fallback(self, fallback: "PlanTranslator | None", refusal_bias: float = 0.0) -> None:
-        """Ask ``fallback`` (its refusal knob at ``refusal_bias``) for the clauses this translator refuses."""
+    def set_fallback(self, fallback: "PlanTranslator | None", refusal_bias: float = 0.0, agreement: bool = False) -> None:
+        """Ask ``fallback`` (its refusal knob at ``refusal_bias``) for the clauses this translator refuses
+        (with ``agreement``, keep its answer only where this translator's own best answer names the same skills)."""
         self.fallback = fallback
+        self.spec.fallback_agreement = agreement
         if fallback is not None:
             fallback.spec.refusal_bias = refusal_bias
+
+    def _second_opinion(self, units: list[str], constrained: bool, batch_size: int) -> list[str]:
+        """The fallback's plan text for each refused unit, ``unknown`` where it refuses too or (with
+        ``spec.fallback_agreement``) where this translator, barred from refusing, names other skills."""
+        second = self.fallback.generate(units, constrained, batch_size)
+        if not self.spec.fallback_agreement:
+            return second
+        asked = [i for i, text in enumerate(second) if text != UNKNOWN]
+        bias, self.spec.refusal_bias = self.spec.refusal_bias, -1e4  # no "unknown" as a first step
+        try:
+            own = [text for start in range(0, len(asked), batch_size)
+                   for text in self.generate_units([units[i] for i in asked[start:start + batch_size]], constrained=constrained)]
+        finally:
+            self.spec.refusal_bias = bias
+
+        def skills(text: str) -> list[str]:
+            return [step.split()[0] for step in text.split(STEP_SEPARATOR.strip()) if step.split()]
+
+        for i, text in zip(asked, own):
+            if skills(text) != skills(second[i]):
+                second[i] = UNKNOWN
+        return second
 
     @property
     def device(self) -> torch.device:
@@ -265,7 +292,7 @@ class PlanTranslator(nn.Module):
                 texts[i] = text
         refused = [i for i, text in enumerate(texts) if text == UNKNOWN]
         if self.fallback is not None and refused:
-            for i, text in zip(refused, self.fallback.generate([flat[i] for i in refused], constrained, batch_size)):
+            for i, text in zip(refused, self._second_opinion([flat[i] for i in refused], constrained, batch_size)):
                 if text != UNKNOWN:  # the second opinion names skills: take it
                     texts[i] = text
         out, i = [], 0
@@ -421,7 +448,8 @@ class PlanTranslator(nn.Module):
         model = model.to(device).eval()
         model.lm.to(inference_dtype(device) if dtype == "auto" else DTYPES[dtype])  # the prefix layer stays float32
         if spec.fallback:
-            model.set_fallback(cls.load(fallback_directory(spec.fallback), device, dtype), spec.fallback_refusal_bias)
+            model.set_fallback(cls.load(fallback_directory(spec.fallback), device, dtype), spec.fallback_refusal_bias,
+                               spec.fallback_agreement)
         return model
 
 
