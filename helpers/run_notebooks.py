@@ -63,8 +63,7 @@ def record_run(profile: str, stem: str | None, seconds: float, load: float, note
     else:
         runs["notebooks"][stem] = entry
         runs["notebooks"] = dict(sorted(runs["notebooks"].items()))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(path, runs)
+    atomic_write_json(path, runs)  # makes the folder too
 
 
 def main(argv: list[str] | None = None) -> None:

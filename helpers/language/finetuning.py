@@ -40,8 +40,7 @@ from ..core.training import (adamw, autocast_dtype, check_resume, config_command
 from ..envs.skills import SKILLS
 from .instructions import SPLITS, DatasetConfig, build_dataset, generator_fingerprint
 from .base_models import SMOLLM2, load_pretrained_lm, lora_targets, scratch_lm, train_tokenizer
-from .translation import measure_throughput, split_report
-from .translation import tune_decoding as tune_decoding_knobs
+from .translation import choose_decoding, measure_throughput, split_report
 from .translator import PREFIX_FILE, SPEC_FILE, PlanTranslator, SentenceEncoder, TranslatorSpec, verify_directory
 
 CHECKPOINT = "checkpoint.safetensors"
@@ -365,10 +364,10 @@ WEIGHTS_DTYPE = ("float16 (loaded as float32; the backbone run in bfloat16 where
 
 
 def tune_decoding(cfg: FinetuneConfig, saved: PlanTranslator, data: dict, staging: Path) -> dict:
-    """:func:`helpers.language.translation.tune_decoding` on the paraphrase dev split, with the grids and
+    """:func:`helpers.language.translation.choose_decoding` on the paraphrase dev split, with the grids and
     the fallback of ``cfg``; the knobs chosen are written into the spec file in ``staging``."""
-    decoding = tune_decoding_knobs(saved, data["paraphrase_dev"], [float(b) for b in cfg.refusal_bias_grid.split(",")],
-                                   cfg.fallback or None, [float(b) for b in cfg.fallback_bias_grid.split(",")])
+    decoding = choose_decoding(saved, data["paraphrase_dev"], [float(b) for b in cfg.refusal_bias_grid.split(",")],
+                               cfg.fallback or None, [float(b) for b in cfg.fallback_bias_grid.split(",")])
     (staging / SPEC_FILE).write_text(json.dumps(asdict(saved.spec), indent=2) + "\n")
     return decoding
 

@@ -1,6 +1,5 @@
-"""Instructions to plans with a saved translator: loading it (checked), translating a batch, and
-scoring it on a dataset split, its
-throughput, and the refusal knob tuned on the paraphrase dev split.
+"""Instructions to plans with a saved translator: loading it (checked), translating a batch, scoring
+it on a dataset split, its throughput, and choosing its decoding knobs on the paraphrase dev split.
 
 The pipeline: :func:`helpers.language.text.normalise` (number words, units, durations) ->
 :func:`helpers.language.text.split_steps` (clauses in time order) -> the translator model writes plan
@@ -138,8 +137,8 @@ def tune_fallback(model: PlanTranslator, fallback: PlanTranslator, dev_examples,
             "agreement": bool(best["agreement"]), "used": used, "criterion": "accuracy - false_refusal_rate"}
 
 
-def tune_decoding(model: PlanTranslator, dev_examples, refusal_grid: list[float], fallback: str | None = None,
-                  fallback_grid: list[float] = ()) -> dict:
+def choose_decoding(model: PlanTranslator, dev_examples, refusal_grid: list[float], fallback: str | None = None,
+                    fallback_grid: list[float] = ()) -> dict:
     """The decoding knobs of ``model``, chosen on the paraphrase *dev* split and set in its spec: its
     refusal bias alone first (:func:`tune_refusal_bias`), then, given a ``fallback`` (a translator
     folder under pretrained/), whether it answers the refused clauses (:func:`tune_fallback`).
@@ -148,11 +147,10 @@ def tune_decoding(model: PlanTranslator, dev_examples, refusal_grid: list[float]
     tuning = tune_refusal_bias(model, dev_examples, refusal_grid)
     model.spec.refusal_bias = tuning["chosen"]
     decoding = {"refusal_bias": tuning, "copy_numbers": model.copy_numbers, "constrained": True}
-    model.spec.fallback, model.spec.fallback_refusal_bias, model.spec.fallback_agreement = None, 0.0, False
+    model.spec.fallback = None
     if fallback:
         second = PlanTranslator.load(fallback_directory(fallback), model.device)
-        fallback_tuning = tune_fallback(model, second, dev_examples, fallback_grid)
-        if fallback_tuning["used"]:  # set_fallback has set the agreement flag
-            model.spec.fallback, model.spec.fallback_refusal_bias = fallback, fallback_tuning["chosen"]
+        fallback_tuning = tune_fallback(model, second, dev_examples, fallback_grid)  # sets the fallback's knobs
+        model.spec.fallback = fallback if fallback_tuning["used"] else None
         decoding["fallback"] = {"translator": fallback, **fallback_tuning}
     return decoding

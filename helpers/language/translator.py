@@ -155,9 +155,10 @@ class PlanTranslator(nn.Module):
 
     def set_fallback(self, fallback: "PlanTranslator | None", refusal_bias: float = 0.0, agreement: bool = False) -> None:
         """Ask ``fallback`` (its refusal knob at ``refusal_bias``) for the clauses this translator refuses
-        (with ``agreement``, keep its answer only where this translator's own best answer names the same skills)."""
+        (with ``agreement``, keep its answer only where this translator's own best answer names the same
+        skills); both knobs are kept in this translator's spec, the fallback's folder is the caller's to name."""
         self.fallback = fallback
-        self.spec.fallback_agreement = agreement
+        self.spec.fallback_refusal_bias, self.spec.fallback_agreement = refusal_bias, agreement
         if fallback is not None:
             fallback.spec.refusal_bias = refusal_bias
 
