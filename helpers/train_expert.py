@@ -40,7 +40,7 @@ def run(argv: list[str] | None = None) -> None:
     p.add_argument("--stop-at", type=int, default=None, help="end this sitting at this many env steps")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--run-name", default=None)
-    p.add_argument("--algo", default=None, help="override the skill's algorithm (sac | tqc | crossq; humanoid comparison)")
+    p.add_argument("--algo", default=None, help="override the skill's algorithm (sac | tqc | crossq | ppo; humanoid comparison)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (1: leave cores to other jobs)")
     p.add_argument("--publish", action="store_true", help="copy the run to pretrained/<skill>/ with a card")
     p.add_argument("--publish-dir", default=None, metavar="DIR",
@@ -88,15 +88,14 @@ def run(argv: list[str] | None = None) -> None:
                                  *(["replay"] if args.replay_from else []),
                                  *([f"lr{args.learning_rate:g}"] if args.learning_rate else []), f"seed{args.seed}"])
     if args.reverse_curriculum or args.reward_scale != 1.0 or args.start_from:
-        if args.init_from or args.algo:
-            p.error("--reverse-curriculum, --reward-scale and --start-from train the skill's own config: "
-                    "leave out --init-from and --algo")
+        if args.init_from:
+            p.error("--reverse-curriculum, --reward-scale and --start-from train from scratch: leave out --init-from")
         for other in args.start_from:
             if other not in SKILLS or SKILLS[other].body != SKILLS[args.skill].body:
                 p.error(f"--start-from {other}: give a skill of the same body as {args.skill}")
-        config = dataclasses.replace(EXPERT_CONFIGS[args.skill], reverse_curriculum=args.reverse_curriculum,
+        config = dataclasses.replace(config or EXPERT_CONFIGS[args.skill], reverse_curriculum=args.reverse_curriculum,
                                      train_reward_scale=args.reward_scale, start_states_from=list(args.start_from))
-        default_name = "_".join([EXPERT_CONFIGS[args.skill].algo, *(["curriculum"] if args.reverse_curriculum else []),
+        default_name = "_".join([config.algo, *(["curriculum"] if args.reverse_curriculum else []),
                                  *([f"scale{args.reward_scale:g}"] if args.reward_scale != 1.0 else []),
                                  *([f"from_{'_'.join(args.start_from)}"] if args.start_from else []),
                                  f"seed{args.seed}"])

@@ -202,8 +202,8 @@ results["demo"] = {"model": demo_cfg.model, "steps": demo_state["step"], "wall_c
 #   pretrained on a billion sentence pairs) as a prefix, the previous version of this notebook's model;
 # * **SmolLM2-135M-Instruct fine-tuned with LoRA**, reading the text.
 #
-# The refusal bias (a logit added to `unknown` where a step begins) was tuned on the paraphrase dev
-# split for each; the test and paraphrase test splits were only scored.
+# The refusal bias (a logit added to `unknown` where a step begins) was tuned on dev splits for
+# each (its card's `decoding` names them); the test and paraphrase test splits were only scored.
 
 # %%
 cards = {name: json.loads((folder / "card.json").read_text()) for name, folder in BASELINES.items() if (folder / "card.json").exists()}
@@ -235,29 +235,60 @@ results["shipped_training_core_hours"] = card["training_cost"]["core_hours"]  # 
 # The fine-tuned LM's misses on unseen wording are mostly *false refusals*: idioms it never met
 # ("bound up and down" on the dev split) come back as `unknown`. The MiniLM-prefix model knows
 # many of them, because its encoder was pretrained on sentence pairs, not on next words. So the
-# shipped translator asks it, clause by clause, about every clause the LM refuses, and takes its
+# shipped translator asks it, clause by clause, about the clauses the LM refuses, and takes its
 # answer where it names a skill. The risk is missed refusals: the second model also "understands"
-# some requests no skill covers. One guard is *agreement*: the LM, barred from refusing, names its
-# own best guess, and the second opinion counts only where both name the same skills (two models
-# agree on an idiom far more often than on nonsense). Whether to use a fallback, how readily it may
-# override a refusal (its own refusal bias) and whether agreement is required were chosen on the
-# paraphrase **dev** split by the same score, accuracy minus false refusals.
+# some requests no skill covers ("flip the pancake" becomes a front flip). Two guards were measured:
+#
+# * a **margin**: the LM's refusal has a lead, the logit of `unknown` over the best other first token.
+#   It refuses what it knows is out of scope by a wide lead and wording it never learned by a narrow
+#   one, so only refusals narrower than the margin are passed on;
+# * **agreement**: the LM, barred from refusing, names its own best guess, and the second opinion
+#   counts only where both name the same skills.
+#
+# Whether to use a fallback, how readily it may answer (its own refusal bias), the margin and
+# agreement were chosen on the two **dev** splits, `val` (training wording) and `paraphrase_dev`
+# (new wording), by the mean of accuracy minus false refusals: a setting that rescues new wording
+# by overriding refusals of the training wording has to pay for it on `val`.
 
 # %% tags=["hide-input"]
 fallback = card.get("decoding", {}).get("fallback")
 if fallback:
+    dev_splits = [k for k in fallback["grid"][0] if isinstance(fallback["grid"][0][k], dict)]
+
     def setting(row) -> str:
         if row.get("bias") is None:
             return "no fallback"
-        return f"bias {row['bias']:+g}" + (", agreement" if row.get("agreement") else ", any answer")
-    grid = pd.DataFrame([{"setting": setting(r), **{k: r[k] for k in ("accuracy", "refusal_rate", "false_refusal_rate", "score")}}
-                         for r in fallback["grid"]])
-    display(grid.set_index("setting").round(4))
-    choice = (f"{fallback['translator']} at refusal bias {fallback['chosen']}"
-              f"{', agreement required' if fallback.get('agreement') else ''}" if fallback["used"] else "no fallback")
-    print(f"chosen on paraphrase dev: {choice}")
+        margin = "any refusal" if row.get("margin") is None else f"lead < {row['margin']:g}"
+        return f"bias {row['bias']:+g}, {margin}" + (", agreement" if row.get("agreement") else "")
+
+    def flat(row) -> dict:
+        return {"setting": setting(row), "score": row["score"],
+                **{f"{s} {k.replace('_rate', '')}": row[s][k] for s in dev_splits for k in ("accuracy", "false_refusal_rate")}}
+    grid = pd.DataFrame([flat(r) for r in fallback["grid"]]).sort_values("score", ascending=False)
+    display(pd.concat([grid.head(8), grid[grid.setting == "no fallback"]]).set_index("setting").round(4))
+    # the best score at each margin: how narrow a refusal must be for the second opinion to help
+    fig, ax = plt.subplots(figsize=(6, 3))
+    for agreement, rows_ in ((False, "any answer"), (True, "agreement")):
+        by_margin = {}
+        for r in fallback["grid"]:
+            if r.get("bias") is not None and bool(r.get("agreement")) == agreement:
+                m = float("inf") if r.get("margin") is None else r["margin"]
+                by_margin[m] = max(by_margin.get(m, -1.0), r["score"])
+        margins = sorted(by_margin)
+        ax.plot(range(len(margins)), [by_margin[m] for m in margins], "o-", label=rows_)
+    ax.axhline(fallback["grid"][0]["score"], ls=":", c="gray", label="no fallback")
+    ax.set_xticks(range(len(margins)), ["any" if m == float("inf") else f"{m:g}" for m in margins])
+    ax.set(xlabel="fallback asked where the refusal's lead is below", ylabel="dev score (best bias)")
+    ax.legend(fontsize=8)
+    lesson.figure(fig, "fallback_margin.png")
+    plt.show()
+    choice = (f"{fallback['translator']} at refusal bias {fallback['chosen']}, "
+              + ("every refusal" if fallback.get("margin") is None else f"refusals with a lead below {fallback['margin']:g}")
+              + (", agreement required" if fallback.get("agreement") else "") if fallback["used"] else "no fallback")
+    print(f"chosen on {fallback['split']}: {choice}")
     results["fallback"] = {"translator": fallback["translator"], "used": fallback["used"], "chosen_bias": fallback["chosen"],
-                           "agreement": fallback.get("agreement", False), "dev_grid": fallback["grid"]}
+                           "margin": fallback.get("margin"), "agreement": fallback.get("agreement", False),
+                           "dev_splits": fallback["split"], "dev_grid": fallback["grid"]}
 
 # %% tags=["hide-input"]
 fig, ax = plt.subplots(figsize=(8, 3.2))

@@ -253,3 +253,37 @@ def test_speed_bonus_fine_tune_relabels_the_earlier_runs_replay_buffer(tmp_path,
         finetune_config("walk", tmp_path / "pretrained" / "walk", replay_from=tmp_path)
     with pytest.raises(ValueError, match="speed bonus only"):
         finetune_config("walk", tmp_path / "pretrained" / "walk", {"forward_reward_weight": 2.0}, replay_from=first)
+
+
+def test_reverse_curriculum_climbs_together_and_resumes(tmp_path):
+    """Every env copy of a run shares one level: it rises when most recent episodes from the bank end
+    standing, and a new run reads it back; episodes start no deeper into a fall than the level."""
+    from helpers.experts.curriculum import STAND_HEIGHT, CurriculumProgress, ReverseCurriculum, fall_states
+
+    bank = fall_states(n_falls=2, steps=10, seed=0)
+    assert bank["height"][0] > STAND_HEIGHT and bank["depth"].min() == 0.0 and bank["depth"].max() == 1.0
+    progress = CurriculumProgress(tmp_path / "curriculum.json", step=0.25, window=4, success_rate=0.5, level=0.3)
+    envs = [ReverseCurriculum(make_env("stand_up", max_episode_steps=3), bank, progress, default_share=0.0)
+            for _ in range(2)]
+    for env in envs:
+        _, info = env.reset(seed=1)
+        assert info["curriculum_depth"] <= 0.3 and info["curriculum_level"] == 0.3
+    for stood in (True, False, True):
+        progress.record(stood)
+    assert progress.level == 0.3  # three outcomes of a window of four: not yet judged
+    progress.record(False)
+    assert progress.level == pytest.approx(0.55) and all(e.progress.level == progress.level for e in envs)
+    assert CurriculumProgress(tmp_path / "curriculum.json").level == pytest.approx(0.55)
+    for _ in range(3):  # an episode from the bank reports how it ended
+        *_, truncated, info = envs[0].step(np.zeros(envs[0].action_space.shape))
+    assert truncated and len(progress.outcomes) == 1
+
+
+def test_ppo_for_the_humanoid_steps_many_envs_with_normalised_rewards():
+    from helpers.experts.configs import config_with_algo
+
+    config = config_with_algo("stand_up", "ppo")
+    assert config.algo == "ppo" and config.n_envs >= 8 and config.normalize_obs and config.normalize_reward
+    assert config_with_algo("stand_up", "sac").n_envs == 1
+    with pytest.raises(ValueError, match="known: sac"):
+        config_with_algo("stand_up", "dqn")

@@ -170,6 +170,22 @@ def test_the_paraphrase_dev_split_shares_no_template_with_the_test_split():
         {template_text(t) for t in used_test if not t.startswith("direction:")}
 
 
+def test_tuning_splits_add_new_dev_examples_and_leave_every_split_as_it_was():
+    from helpers.language.instructions import PARAPHRASE_TEST_POOL, tuning_splits
+
+    data = build_dataset(SMALL)
+    before = {k: [e.normalised for e in v] for k, v in data.items()}
+    dev = tuning_splits(data, SMALL, 25)
+    assert {k: [e.normalised for e in v] for k, v in data.items()} == before
+    assert [e.normalised for e in dev["val"][:40]] == before["val"] and len(dev["val"]) == 65
+    assert [e.normalised for e in dev["paraphrase_dev"][:30]] == before["paraphrase_dev"] and len(dev["paraphrase_dev"]) == 55
+    added = [e.normalised for e in dev["val"][40:] + dev["paraphrase_dev"][30:]]
+    assert len(set(added)) == len(added) and not set(added) & {t for v in before.values() for t in v}
+    test_wording = {template_text(t) for t in pool_templates(PARAPHRASE_TEST_POOL) if not t.startswith("direction:")}
+    assert not {template_text(t) for e in dev["paraphrase_dev"] for t in e.templates
+                if not t.startswith("direction:")} & test_wording
+
+
 def test_paraphrase_wording_is_disjoint_from_training_templates():
     train_keys, para_keys = pool_templates(TRAIN_POOL), pool_templates(PARAPHRASE_POOL)
     train_texts = {template_text(k) for k in train_keys}
@@ -262,7 +278,7 @@ def test_lora_on_a_local_pretrained_model_trains_exports_and_reloads(tmp_path):
     train(FinetuneConfig(reevaluate=str(tmp_path / "export"), refusal_bias_grid="-1,0", threads=1))
     again = json.loads((tmp_path / "export" / "card.json").read_text())
     assert again["training"] == card["training"] and again["command"] == card["command"]
-    assert again["decoding"]["refusal_bias"]["split"] == "paraphrase_dev"
+    assert again["decoding"]["refusal_bias"]["split"] == "val+paraphrase_dev"
     assert [r["bias"] for r in again["decoding"]["refusal_bias"]["grid"]] == [-1.0, 0.0]
     assert again["reevaluated"]["command"].endswith("--reevaluate " + str(tmp_path / "export") + " --refusal-bias-grid=-1,0")
     translate_batch(load_translator(tmp_path / "export"), ["jump"])  # its files still match their manifest
@@ -449,9 +465,10 @@ def test_committed_translator_on_unseen_phrasings(translator):
     assert len(misses) <= 2, misses
 
 
-def _stub_translator(answers: dict, barred: dict | None = None):
+def _stub_translator(answers: dict, barred: dict | None = None, narrow: tuple = ("get some air",)):
     """A stand-in for PlanTranslator's decoding: ``answers`` per clause ("unknown" otherwise), and
-    ``barred`` where refusing is barred (a refusal bias of -1e4); clauses split on " / "."""
+    ``barred`` where refusing is barred (a refusal bias of -1e4); clauses split on " / "; the
+    ``narrow`` clauses are refused by a lead of 0.5, every other refusal by 4."""
     from types import SimpleNamespace
 
     from helpers.language.translator import PlanTranslator
@@ -459,17 +476,23 @@ def _stub_translator(answers: dict, barred: dict | None = None):
     class Stub:
         generate = PlanTranslator.generate
         _second_opinion = PlanTranslator._second_opinion
+        _decode = PlanTranslator._decode
+        memoised = PlanTranslator.memoised
 
         def __init__(self):
-            self.spec, self.fallback, self.asked = SimpleNamespace(refusal_bias=0.0, fallback_agreement=False), None, []
+            self.spec = SimpleNamespace(refusal_bias=0.0, fallback_agreement=False, fallback_margin=None)
+            self.fallback, self.asked, self.memo, self.copy_numbers = None, [], None, True
 
         def units(self, text):
             return text.split(" / ")
 
-        def generate_units(self, units, constrained=True):
+        def generate_units(self, units, constrained=True, refusal_leads=None):
             self.asked += units
             table = barred if self.spec.refusal_bias < -100 else answers
-            return [table.get(u, "unknown") for u in units]
+            texts = [table.get(u, "unknown") for u in units]
+            if refusal_leads is not None:  # firm refusals: what the stub has never heard of ("sing")
+                refusal_leads += [(0.5 if u in narrow else 4.0) if t == "unknown" else -1.0 for u, t in zip(units, texts)]
+            return texts
 
     return Stub()
 
@@ -493,6 +516,27 @@ def test_with_agreement_the_fallback_counts_only_where_both_name_the_same_skills
     out = primary.generate(["run forward / get some air", "make a sandwich"])
     assert out == ["run_forward - - ; jump - -", "unknown"]  # the fallback's text (its numbers), where skills agree
     assert primary.spec.refusal_bias == 0.0  # the bar on refusing is lifted again
+
+
+def test_with_a_margin_only_narrow_refusals_reach_the_fallback():
+    """A firm refusal (the LM knows the request is out of scope) stands; a narrow one is asked about."""
+    primary = _stub_translator({"run forward": "run_forward - -"})
+    primary.fallback = _stub_translator({"get some air": "jump - -", "flip the pancake": "front_flip - -"})
+    primary.spec.fallback_margin = 1.0
+    out = primary.generate(["run forward / get some air", "flip the pancake"])
+    assert out == ["run_forward - - ; jump - -", "unknown"]
+    assert primary.fallback.asked == ["get some air"]
+
+
+def test_memoised_decoding_asks_each_clause_once_and_forgets_after():
+    primary = _stub_translator({"run forward": "run_forward - -"})
+    with primary.memoised():
+        for _ in range(3):
+            assert primary.generate(["run forward / run forward"]) == ["run_forward - - ; run_forward - -"]
+        assert primary.asked == ["run forward"]
+        primary.spec.refusal_bias = 1.0  # another knob setting: decoded again
+        primary.generate(["run forward"])
+    assert primary.asked == ["run forward", "run forward"] and primary.memo is None
 
 
 def test_a_fallback_outside_pretrained_is_refused():

@@ -75,24 +75,38 @@ def fall_states(n_falls: int = 64, steps: int = 60, seed: int = 0, torque: float
     return {"qpos": np.array(qpos), "qvel": np.array(qvel), "depth": np.array(depth), "height": np.array(height)}
 
 
-class ReverseCurriculum(gym.Wrapper):
-    """Start episodes from fall states no deeper than the current level; raise the level when most
-    recent episodes from it end standing. ``default_share`` of episodes keep the env's own start.
+class CurriculumProgress:
+    """How deep into a fall training episodes may start, raised by ``step`` each time ``success_rate``
+    of the last ``window`` episodes from the bank ended standing. One object is shared by every env
+    copy of a run (SB3's DummyVecEnv steps them in one process), so they climb together; the level is
+    kept in ``state_path`` (JSON), so a resumed run continues where it was."""
 
-    The level is kept in ``state_path`` (JSON), so a resumed run continues where it was."""
-
-    def __init__(self, env: gym.Env, bank: dict[str, np.ndarray], state_path: Path | None = None,
-                 default_share: float = 0.2, step: float = 0.1, window: int = 20, success_rate: float = 0.6,
-                 reward_scale: float = 1.0):
-        super().__init__(env)
-        self.bank, self.state_path = bank, Path(state_path) if state_path else None
-        self.default_share, self.step_size, self.success_rate = default_share, step, success_rate
-        self.reward_scale = reward_scale
-        self.level = 0.05
+    def __init__(self, state_path: Path | None = None, step: float = 0.1, window: int = 20,
+                 success_rate: float = 0.6, level: float = 0.05):
+        self.state_path, self.step, self.success_rate = Path(state_path) if state_path else None, step, success_rate
+        self.level = level
         self.outcomes: deque[bool] = deque(maxlen=window)
         if self.state_path is not None and self.state_path.exists():
-            saved = json.loads(self.state_path.read_text())
-            self.level = float(saved["level"])
+            self.level = float(json.loads(self.state_path.read_text())["level"])
+
+    def record(self, stood: bool) -> None:
+        self.outcomes.append(bool(stood))
+        if len(self.outcomes) == self.outcomes.maxlen and np.mean(self.outcomes) >= self.success_rate:
+            self.level = min(1.0, self.level + self.step)
+            self.outcomes.clear()
+            if self.state_path is not None:
+                atomic_write_json(self.state_path, {"level": self.level})
+
+
+class ReverseCurriculum(gym.Wrapper):
+    """Start episodes from fall states no deeper than ``progress.level``; each episode from the bank
+    tells ``progress`` whether it ended standing. ``default_share`` of episodes keep the env's own start."""
+
+    def __init__(self, env: gym.Env, bank: dict[str, np.ndarray], progress: CurriculumProgress | None = None,
+                 default_share: float = 0.2, reward_scale: float = 1.0):
+        super().__init__(env)
+        self.bank, self.progress = bank, progress or CurriculumProgress()
+        self.default_share, self.reward_scale = default_share, reward_scale
         self.from_bank = False
         self.rng = np.random.default_rng(0)
 
@@ -102,24 +116,19 @@ class ReverseCurriculum(gym.Wrapper):
             self.rng = np.random.default_rng(seed)
         self.from_bank = self.rng.random() >= self.default_share
         if self.from_bank:
-            allowed = np.flatnonzero(self.bank["depth"] <= self.level)
+            allowed = np.flatnonzero(self.bank["depth"] <= self.progress.level)
             i = int(self.rng.choice(allowed))
             self.env.unwrapped.set_state(self.bank["qpos"][i], self.bank["qvel"][i])
             obs = self.env.unwrapped._get_obs()
             info = {**info, "curriculum_depth": float(self.bank["depth"][i])}
-        info["curriculum_level"] = self.level
+        info["curriculum_level"] = self.progress.level
         return obs, info
 
     def step(self, action):
         obs, reward, terminated, truncated, info = self.env.step(action)
         if (terminated or truncated) and self.from_bank:
-            self.outcomes.append(float(self.env.unwrapped.data.qpos[2]) >= STAND_HEIGHT)
-            if len(self.outcomes) == self.outcomes.maxlen and np.mean(self.outcomes) >= self.success_rate:
-                self.level = min(1.0, self.level + self.step_size)
-                self.outcomes.clear()
-                if self.state_path is not None:
-                    atomic_write_json(self.state_path, {"level": self.level})
-        info["curriculum_level"] = self.level
+            self.progress.record(float(self.env.unwrapped.data.qpos[2]) >= STAND_HEIGHT)
+        info["curriculum_level"] = self.progress.level
         return obs, reward * self.reward_scale, terminated, truncated, info
 
 

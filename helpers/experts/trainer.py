@@ -29,7 +29,7 @@ from ..envs.rewards import ScaledReward, SpeedBonus, speed_bonus_reward
 from ..envs.rollouts import evaluate_policy
 from ..envs.skills import get_skill
 from .configs import EXPERT_CONFIGS, ExpertConfig
-from .curriculum import ReverseCurriculum, StartStates, load_or_make_bank, skill_states
+from .curriculum import CurriculumProgress, ReverseCurriculum, StartStates, load_or_make_bank, skill_states
 from .normalization import ObservationNormalizer
 from .policy import ExpertPolicy
 from .sb3_files import (algo_class, load_replay_buffer_into, load_vecnormalize_into, save_replay_buffer,
@@ -137,8 +137,8 @@ class ExpertTrainer:
                 raise InvalidArgumentError(f"the reverse curriculum starts from humanoid falls: it is for stand_up, "
                                            f"not {self.skill.name}")
             bank = load_or_make_bank(self.run_dir / "start_states.npz", seed=self.seed)
-            return lambda env: ReverseCurriculum(env, bank, self.run_dir / "curriculum.json",
-                                                 reward_scale=cfg.train_reward_scale)
+            progress = CurriculumProgress(self.run_dir / "curriculum.json")  # one level for every env copy
+            return lambda env: ReverseCurriculum(env, bank, progress, reward_scale=cfg.train_reward_scale)
         if cfg.start_states_from:
             path = self.run_dir / "start_states.npz"
             if not path.exists():

@@ -38,7 +38,7 @@ from ..core.schedules import warmup_cosine_lr
 from ..core.training import (adamw, autocast_dtype, check_resume, config_command, grad_scaler, load_checkpoint,
                              resolve_device, save_checkpoint)
 from ..envs.skills import SKILLS
-from .instructions import SPLITS, DatasetConfig, build_dataset, generator_fingerprint
+from .instructions import SPLITS, DatasetConfig, build_dataset, generator_fingerprint, tuning_splits
 from .base_models import SMOLLM2, load_pretrained_lm, lora_targets, scratch_lm, train_tokenizer
 from .translation import choose_decoding, measure_throughput, split_report
 from .translator import PREFIX_FILE, SPEC_FILE, PlanTranslator, SentenceEncoder, TranslatorSpec, verify_directory
@@ -81,12 +81,15 @@ class FinetuneConfig:
     n_test: int = 2_000
     n_paraphrase: int = 2_000
     n_paraphrase_dev: int = 500
-    # tried on the paraphrase dev split at export; the best is kept (see tune_refusal_bias)
+    # tried on the dev splits (val, paraphrase_dev) at export; the best is kept (see tune_refusal_bias)
     refusal_bias_grid: str = "-3,-2.5,-2,-1.75,-1.5,-1.25,-1,-0.5,0,1,2"
     # a translator under pretrained/ offered as the fallback for refused clauses (TranslatorSpec.fallback),
-    # kept only if it scores better on paraphrase dev, at the best of these refusal biases of its own
+    # kept only if it scores better on the dev splits, at the best of these refusal biases of its own
+    # and refusal margins below which it is asked ("none": every refusal; TranslatorSpec.fallback_margin)
     fallback: str = ""
     fallback_bias_grid: str = "-2,-1,0,1,2,3,4"
+    fallback_margin_grid: str = "0.5,1,1.5,2,3,none"
+    n_dev_extra: int = 1000  # examples added to each dev split for the tuning (instructions.tuning_splits)
     # bookkeeping
     eval_every: int = 250
     eval_examples: int = 250  # validation examples decoded for accuracy at each evaluation
@@ -97,7 +100,7 @@ class FinetuneConfig:
     export: str = ""  # folder for the finished translator (weights, card.json, manifest)
     throughput_threads: int = 1  # CPU threads for the throughput measurement in the card
     # an exported translator (DIR) to re-tune and re-measure in place, without training: its decoding
-    # knob on the paraphrase dev split, every split's accuracy and the throughput, with today's decoder
+    # knobs on the dev splits, every split's accuracy and the throughput, with today's decoder
     reevaluate: str = ""
 
     def data_config(self) -> DatasetConfig:
@@ -107,7 +110,8 @@ class FinetuneConfig:
     def training_keys(self) -> dict:
         """The settings a resumed run must share with the checkpoint it resumes."""
         skip = {"steps", "eval_every", "eval_examples", "checkpoint_every", "threads", "device", "out", "export",
-                "throughput_threads", "refusal_bias_grid", "reevaluate", "fallback", "fallback_bias_grid"}
+                "throughput_threads", "refusal_bias_grid", "reevaluate", "fallback", "fallback_bias_grid",
+                "fallback_margin_grid", "n_dev_extra"}
         return {k: v for k, v in asdict(self).items() if k not in skip} | {"dataset": generator_fingerprint()}
 
 
@@ -345,7 +349,7 @@ def export(cfg: FinetuneConfig, model: PlanTranslator, data: dict, state: dict, 
                 writer.writerow({k: row.get(k, "") for k in keys})
         pub.write_card(card_stub(cfg, state))  # provisional: the reload below checks the files against it
         saved = PlanTranslator.load(pub.staging, model.device)
-        decoding = tune_decoding(cfg, saved, data, pub.staging)
+        decoding = tune_decoding(cfg, saved, data, cfg.data_config(), pub.staging)
         card = make_card(cfg, saved, pub.staging, data, state, started)
         card["decoding"] = decoding
         pub.write_card(card)
@@ -363,11 +367,13 @@ WEIGHTS_DTYPE = ("float16 (loaded as float32; the backbone run in bfloat16 where
                  "natively: helpers.language.base_models.inference_dtype)")
 
 
-def tune_decoding(cfg: FinetuneConfig, saved: PlanTranslator, data: dict, staging: Path) -> dict:
-    """:func:`helpers.language.translation.choose_decoding` on the paraphrase dev split, with the grids and
-    the fallback of ``cfg``; the knobs chosen are written into the spec file in ``staging``."""
-    decoding = choose_decoding(saved, data["paraphrase_dev"], [float(b) for b in cfg.refusal_bias_grid.split(",")],
-                               cfg.fallback or None, [float(b) for b in cfg.fallback_bias_grid.split(",")])
+def tune_decoding(cfg: FinetuneConfig, saved: PlanTranslator, data: dict, data_config: DatasetConfig, staging: Path) -> dict:
+    """:func:`helpers.language.translation.choose_decoding` on the dev splits (``cfg.n_dev_extra`` more examples
+    each), with the grids and the fallback of ``cfg``; the knobs chosen go into the spec file in ``staging``."""
+    margins = [None if m.strip().lower() == "none" else float(m) for m in cfg.fallback_margin_grid.split(",")]
+    decoding = choose_decoding(saved, tuning_splits(data, data_config, cfg.n_dev_extra),
+                               [float(b) for b in cfg.refusal_bias_grid.split(",")], cfg.fallback or None,
+                               [float(b) for b in cfg.fallback_bias_grid.split(",")], margins)
     (staging / SPEC_FILE).write_text(json.dumps(asdict(saved.spec), indent=2) + "\n")
     return decoding
 
@@ -415,6 +421,12 @@ def measure_export(saved: PlanTranslator, directory: Path, data: dict, threads: 
     return evaluation, throughput
 
 
+def _flags(cfg: FinetuneConfig, names: tuple[str, ...]) -> str:
+    """The command-line flags of the settings among ``names`` that differ from the defaults."""
+    return "".join(f" --{n.replace('_', '-')}{' ' if n == 'fallback' else '='}{getattr(cfg, n)}" for n in names
+                   if getattr(cfg, n) != getattr(FinetuneConfig, n))
+
+
 def reevaluate(cfg: FinetuneConfig, started: dict) -> dict:
     """Re-tune the decoding knob and re-measure the card of the translator exported to
     ``cfg.reevaluate``, on the data its card names, with this checkout's decoder; staged like an
@@ -427,28 +439,24 @@ def reevaluate(cfg: FinetuneConfig, started: dict) -> dict:
     verify_directory(out)
     old = json.loads((out / "card.json").read_text())
     training = old["training"]
-    data = build_dataset(DatasetConfig(seed=old["data"]["generator_seed"],
-                                       **{k: training[k] for k in ("n_train", "n_val", "n_test", "n_paraphrase",
-                                                                    "n_paraphrase_dev")}))
+    data_config = DatasetConfig(seed=old["data"]["generator_seed"], **{k: training[k] for k in (
+        "n_train", "n_val", "n_test", "n_paraphrase", "n_paraphrase_dev")})
+    data = build_dataset(data_config)
     pub = StagedPublish(out)
     try:
         for name in old["files"]:
             pub.copy(out / name, name)
         pub.write_card({k: v for k, v in old.items() if k != "files"})  # provisional: the load checks the files
         saved = PlanTranslator.load(pub.staging)
-        decoding = tune_decoding(cfg, saved, data, pub.staging)
+        decoding = tune_decoding(cfg, saved, data, data_config, pub.staging)
         evaluation, throughput = measure_export(saved, pub.staging, data, cfg.throughput_threads)
         card = {k: v for k, v in old.items() if k != "files"}
         card["model"] = {**card["model"], "weights_dtype": WEIGHTS_DTYPE, "fallback": saved.spec.fallback}
         card.update(evaluation=evaluation, throughput=throughput,
                     decoding=decoding,
-                    reevaluated={"command": f"{PROG} --reevaluate {cfg.reevaluate}"
-                                            + (f" --throughput-threads {cfg.throughput_threads}" if cfg.throughput_threads != 1 else "")
-                                            + (f" --refusal-bias-grid={cfg.refusal_bias_grid}"
-                                               if cfg.refusal_bias_grid != FinetuneConfig.refusal_bias_grid else "")
-                                            + (f" --fallback {cfg.fallback}" if cfg.fallback else "")
-                                            + (f" --fallback-bias-grid={cfg.fallback_bias_grid}"
-                                               if cfg.fallback_bias_grid != FinetuneConfig.fallback_bias_grid else ""),
+                    reevaluated={"command": f"{PROG} --reevaluate {cfg.reevaluate}" + _flags(cfg, (
+                                     "throughput_threads", "refusal_bias_grid", "fallback", "fallback_bias_grid",
+                                     "fallback_margin_grid", "n_dev_extra")),
                                  "wall_clock_s": round(time.time() - started["wall"], 1),
                                  "why": "the decoder changed after training (plan-vocabulary scoring, rows leaving "
                                         "the batch as they finish, bfloat16 backbone"

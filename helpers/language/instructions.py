@@ -398,6 +398,17 @@ def build_dataset(config: DatasetConfig = DatasetConfig()) -> dict[str, list[Exa
     return {"train": train, "val": val, "test": test, "paraphrase_dev": paraphrase_dev, "paraphrase": paraphrase}
 
 
+def tuning_splits(data: dict[str, list[Example]], config: DatasetConfig, n_extra: int) -> dict[str, list[Example]]:
+    """The dev splits decoding knobs are tuned on: ``val`` and ``paraphrase_dev``, each with ``n_extra``
+    more examples from the same pools, drawn in streams of their own and unlike any text of ``data``,
+    so that a knob is not chosen by a handful of examples while every split of ``data`` stays as it is."""
+    seen = {e.normalised for split in data.values() for e in split}
+    more_val = generate(TRAIN_POOL, "train", n_extra, config, "val_extra", exclude=seen)
+    seen |= {e.normalised for e in more_val}
+    more_dev = generate(PARAPHRASE_DEV_POOL, "paraphrase", n_extra, config, "paraphrase_dev_extra", exclude=seen)
+    return {"val": data["val"] + more_val, "paraphrase_dev": data["paraphrase_dev"] + more_dev}
+
+
 def pool_templates(pool: Pool) -> set[str]:
     """Every "category:template" key a pool can produce (for the disjointness checks)."""
     keys = set()

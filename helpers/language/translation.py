@@ -1,5 +1,5 @@
 """Instructions to plans with a saved translator: loading it (checked), translating a batch, scoring
-it on a dataset split, its throughput, and choosing its decoding knobs on the paraphrase dev split.
+it on a dataset split, its throughput, and choosing its decoding knobs on the dev splits.
 
 The pipeline: :func:`helpers.language.text.normalise` (number words, units, durations) ->
 :func:`helpers.language.text.split_steps` (clauses in time order) -> the translator model writes plan
@@ -95,62 +95,82 @@ def measure_throughput(model: PlanTranslator, instructions: list[str], threads: 
             "cpu_threads": threads, "device": str(model.device), "dtype": str(next(model.lm.parameters()).dtype)}
 
 
-def dev_score(model, dev_examples) -> dict:
-    """Accuracy, refusal and false-refusal rates on the paraphrase *dev* split, and the score that
-    decoding knobs are chosen by: exact-plan accuracy minus the false-refusal rate, so that a false
-    refusal counts twice (it is an error, and the one that leaves the user nothing to act on: a wrong
-    plan at least shows what was understood)."""
-    report = split_report(model, dev_examples)
-    return {"accuracy": report["accuracy"], "refusal_rate": report["refusal_rate"],
-            "false_refusal_rate": report["false_refusal_rate"],
-            "score": round(report["accuracy"] - report["false_refusal_rate"], 6)}
+DEV_SPLITS = ("val", "paraphrase_dev")  # the training wording and new wording: both test splits have bars
 
 
-def tune_refusal_bias(model: PlanTranslator, dev_examples, grid: list[float]) -> dict:
-    """The refusal bias with the best :func:`dev_score` on the paraphrase *dev* split (ties: the
-    smallest bias in size). The test splits are never looked at here."""
+def dev_score(model, dev: dict[str, list]) -> dict:
+    """Accuracy, refusal and false-refusal rates on each *dev* split (``{name: examples}``), and the
+    score decoding knobs are chosen by: the mean over the splits of exact-plan accuracy minus the
+    false-refusal rate, so that a false refusal counts twice (it is an error, and the one that leaves
+    the user nothing to act on: a wrong plan at least shows what was understood). Both kinds of
+    wording count: a knob that rescues new wording by overriding refusals of the training wording
+    ("flip the pancake") has to pay for it."""
+    row, scores = {}, []
+    for name, examples in dev.items():
+        report = split_report(model, examples)
+        row[name] = {k: report[k] for k in ("accuracy", "refusal_rate", "false_refusal_rate")}
+        scores.append(report["accuracy"] - report["false_refusal_rate"])
+    return {"score": round(sum(scores) / len(scores), 6), **row}
+
+
+def _tuning(dev: dict[str, list], rows: list[dict], **chosen) -> dict:
+    return {"split": "+".join(dev), "n": {name: len(examples) for name, examples in dev.items()}, "grid": rows, **chosen,
+            "criterion": "mean over the dev splits of accuracy - false_refusal_rate"}
+
+
+def tune_refusal_bias(model: PlanTranslator, dev: dict[str, list], grid: list[float]) -> dict:
+    """The refusal bias with the best :func:`dev_score` on the dev splits (ties: the smallest bias in
+    size). The test splits are never looked at here."""
     rows = []
     for bias in grid:
         model.spec.refusal_bias = bias
-        rows.append({"bias": bias, **dev_score(model, dev_examples)})
+        rows.append({"bias": bias, **dev_score(model, dev)})
     best = max(rows, key=lambda r: (r["score"], -abs(r["bias"])))
-    return {"split": "paraphrase_dev", "n": len(dev_examples), "grid": rows, "chosen": best["bias"],
-            "criterion": "accuracy - false_refusal_rate"}
+    return _tuning(dev, rows, chosen=best["bias"])
 
 
-def tune_fallback(model: PlanTranslator, fallback: PlanTranslator, dev_examples, grid: list[float]) -> dict:
-    """Whether ``fallback`` should answer the clauses ``model`` refuses, at which refusal bias of its
-    own, and whether only where ``model`` agrees on the skills (``TranslatorSpec.fallback_agreement``):
-    no fallback and every (bias, agreement) scored by :func:`dev_score` on the paraphrase *dev* split
-    (ties: no fallback, then agreement, then the largest bias: the choices that override a refusal
-    least). Leaves ``model`` with the choice made."""
+def tune_fallback(model: PlanTranslator, fallback: PlanTranslator, dev: dict[str, list], grid: list[float],
+                  margins: list[float | None] = (None,)) -> dict:
+    """Whether ``fallback`` should answer the clauses ``model`` refuses: no fallback, and every
+    (refusal bias of its own, agreement (``TranslatorSpec.fallback_agreement``), refusal margin below
+    which it is asked (``TranslatorSpec.fallback_margin``, None: always)) scored by :func:`dev_score`
+    on the dev splits (ties: no fallback, then agreement, then the smallest margin, then the largest
+    bias: the choices that override a refusal least). Leaves ``model`` with the choice made."""
     model.set_fallback(None)
-    rows = [{"bias": None, "agreement": None, **dev_score(model, dev_examples)}]
+    rows = [{"bias": None, "agreement": None, "margin": None, **dev_score(model, dev)}]
     for agreement in (True, False):
-        for bias in grid:
-            model.set_fallback(fallback, bias, agreement)
-            rows.append({"bias": bias, "agreement": agreement, **dev_score(model, dev_examples)})
-    best = max(rows, key=lambda r: (r["score"], r["bias"] is None, bool(r["agreement"]), r["bias"] or 0.0))
+        for margin in margins:
+            for bias in grid:
+                model.set_fallback(fallback, bias, agreement, margin)
+                rows.append({"bias": bias, "agreement": agreement, "margin": margin, **dev_score(model, dev)})
+
+    def preference(r: dict) -> tuple:
+        margin = float("inf") if r["margin"] is None else r["margin"]
+        return r["score"], r["bias"] is None, bool(r["agreement"]), -margin, r["bias"] or 0.0
+
+    best = max(rows, key=preference)
     used = best["bias"] is not None
-    model.set_fallback(fallback if used else None, best["bias"] or 0.0, bool(best["agreement"]))
-    return {"split": "paraphrase_dev", "n": len(dev_examples), "grid": rows, "chosen": best["bias"],
-            "agreement": bool(best["agreement"]), "used": used, "criterion": "accuracy - false_refusal_rate"}
+    model.set_fallback(fallback if used else None, best["bias"] or 0.0, bool(best["agreement"]), best["margin"])
+    return _tuning(dev, rows, chosen=best["bias"], agreement=bool(best["agreement"]), margin=best["margin"], used=used)
 
 
-def choose_decoding(model: PlanTranslator, dev_examples, refusal_grid: list[float], fallback: str | None = None,
-                    fallback_grid: list[float] = ()) -> dict:
-    """The decoding knobs of ``model``, chosen on the paraphrase *dev* split and set in its spec: its
-    refusal bias alone first (:func:`tune_refusal_bias`), then, given a ``fallback`` (a translator
-    folder under pretrained/), whether it answers the refused clauses (:func:`tune_fallback`).
+def choose_decoding(model: PlanTranslator, dev: dict[str, list], refusal_grid: list[float], fallback: str | None = None,
+                    fallback_grid: list[float] = (), margin_grid: list[float | None] = (None,)) -> dict:
+    """The decoding knobs of ``model``, chosen on the dev splits (:data:`DEV_SPLITS`) and set in its
+    spec: its refusal bias alone first (:func:`tune_refusal_bias`), then, given a ``fallback`` (a
+    translator folder under pretrained/), whether and when it answers the refused clauses
+    (:func:`tune_fallback`). Every clause is decoded once per setting (:meth:`PlanTranslator.memoised`).
     Returns the card's ``decoding`` entry."""
     model.set_fallback(None)
-    tuning = tune_refusal_bias(model, dev_examples, refusal_grid)
-    model.spec.refusal_bias = tuning["chosen"]
-    decoding = {"refusal_bias": tuning, "copy_numbers": model.copy_numbers, "constrained": True}
-    model.spec.fallback = None
-    if fallback:
-        second = PlanTranslator.load(fallback_directory(fallback), model.device)
-        fallback_tuning = tune_fallback(model, second, dev_examples, fallback_grid)  # sets the fallback's knobs
-        model.spec.fallback = fallback if fallback_tuning["used"] else None
-        decoding["fallback"] = {"translator": fallback, **fallback_tuning}
+    with model.memoised():
+        tuning = tune_refusal_bias(model, dev, refusal_grid)
+        model.spec.refusal_bias = tuning["chosen"]
+        decoding = {"refusal_bias": tuning, "copy_numbers": model.copy_numbers, "constrained": True}
+        model.spec.fallback = None
+        if fallback:
+            second = PlanTranslator.load(fallback_directory(fallback), model.device)
+            with second.memoised():
+                fallback_tuning = tune_fallback(model, second, dev, fallback_grid, margin_grid)  # sets the knobs
+            model.spec.fallback = fallback if fallback_tuning["used"] else None
+            decoding["fallback"] = {"translator": fallback, **fallback_tuning}
     return decoding

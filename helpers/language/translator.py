@@ -18,6 +18,7 @@ whose numbers are copied whole from the instruction (:func:`helpers.language.pla
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from dataclasses import asdict, dataclass
@@ -61,6 +62,10 @@ class TranslatorSpec:
     # take the fallback's answer only where this translator, made to answer (refusal barred), names
     # the same skills: two models that agree on an idiom, where each alone guesses at nonsense
     fallback_agreement: bool = False
+    # ask the fallback only where the refusal led the best other first plan token by less than this
+    # (logits; None: every refusal). The LM refuses what it knows is out of scope ("flip the pancake")
+    # by a wide lead, and wording it never learned ("bound up and down") by a narrow one
+    fallback_margin: float | None = None
     base_sha256: str | None = None  # the pretrained base's file checksum (smollm2-135m), checked when loading
     format_version: int = 1
 
@@ -152,13 +157,27 @@ class PlanTranslator(nn.Module):
         self.copy_numbers = True  # decoding writes only numbers the instruction states (False: the ablation)
         self.prefill_group = 64  # prompts run through the model together, similar lengths grouped (see _prefill)
         self.fallback: PlanTranslator | None = None  # see TranslatorSpec.fallback; set by load or set_fallback
+        self.memo: dict | None = None  # unit answers kept while decoding knobs are tuned (see memoised)
 
-    def set_fallback(self, fallback: "PlanTranslator | None", refusal_bias: float = 0.0, agreement: bool = False) -> None:
+    @contextlib.contextmanager
+    def memoised(self):
+        """Decode each clause once per knob setting while knobs are tuned: an answer depends only on
+        the clause and the knobs, and a grid asks for the same clauses again and again."""
+        self.memo = {}
+        try:
+            yield self
+        finally:
+            self.memo = None
+
+    def set_fallback(self, fallback: "PlanTranslator | None", refusal_bias: float = 0.0, agreement: bool = False,
+                     margin: float | None = None) -> None:
         """Ask ``fallback`` (its refusal knob at ``refusal_bias``) for the clauses this translator refuses
-        (with ``agreement``, keep its answer only where this translator's own best answer names the same
-        skills); both knobs are kept in this translator's spec, the fallback's folder is the caller's to name."""
+        (by less than ``margin``, if given; with ``agreement``, keep its answer only where this
+        translator's own best answer names the same skills); the knobs are kept in this translator's
+        spec, the fallback's folder is the caller's to name."""
         self.fallback = fallback
         self.spec.fallback_refusal_bias, self.spec.fallback_agreement = refusal_bias, agreement
+        self.spec.fallback_margin = margin
         if fallback is not None:
             fallback.spec.refusal_bias = refusal_bias
 
@@ -171,8 +190,7 @@ class PlanTranslator(nn.Module):
         asked = [i for i, text in enumerate(second) if text != UNKNOWN]
         bias, self.spec.refusal_bias = self.spec.refusal_bias, -1e4  # no "unknown" as a first step
         try:
-            own = [text for start in range(0, len(asked), batch_size)
-                   for text in self.generate_units([units[i] for i in asked[start:start + batch_size]], constrained=constrained)]
+            own, _ = self._decode([units[i] for i in asked], constrained, batch_size)
         finally:
             self.spec.refusal_bias = bias
 
@@ -270,6 +288,14 @@ class PlanTranslator(nn.Module):
                 return token, text
         return self.eos_id, generated  # nothing valid among the candidates: stop; validation reports it
 
+    def _refusal_leads(self, logits: torch.Tensor, vocab: torch.Tensor, unknown: int | None) -> list[float]:
+        if unknown is None:
+            return [float("inf")] * len(logits)
+        others = logits.clone()
+        others[:, unknown] = -float("inf")
+        others[:, vocab == self.eos_id] = -float("inf")  # an empty plan is never a valid first step
+        return (logits[:, unknown] - others.max(-1).values).tolist()
+
     def unknown_token(self) -> int:
         """The first token of " unknown", the plan text of a request no skill covers."""
         return self._token_ids(" " + UNKNOWN)[0]
@@ -285,13 +311,9 @@ class PlanTranslator(nn.Module):
         just ``unknown``."""
         units = [self.units(text) for text in normalised]
         flat = [u for us in units for u in us]
-        order = sorted(range(len(flat)), key=lambda i: len(flat[i]))
-        texts: list[str] = [""] * len(flat)
-        for start in range(0, len(order), batch_size):
-            chunk = order[start:start + batch_size]
-            for i, text in zip(chunk, self.generate_units([flat[i] for i in chunk], constrained=constrained)):
-                texts[i] = text
-        refused = [i for i, text in enumerate(texts) if text == UNKNOWN]
+        texts, leads = self._decode(flat, constrained, batch_size)
+        margin = self.spec.fallback_margin
+        refused = [i for i, text in enumerate(texts) if text == UNKNOWN and (margin is None or leads[i] < margin)]
         if self.fallback is not None and refused:
             for i, text in zip(refused, self._second_opinion([flat[i] for i in refused], constrained, batch_size)):
                 if text != UNKNOWN:  # the second opinion names skills: take it
@@ -302,6 +324,21 @@ class PlanTranslator(nn.Module):
             i += len(us)
             out.append(UNKNOWN if all(t == UNKNOWN for t in steps) else STEP_SEPARATOR.join(steps))
         return out
+
+    def _decode(self, units: list[str], constrained: bool, batch_size: int) -> tuple[list[str], list[float]]:
+        """Plan text and refusal lead (:meth:`generate_units`) of each unit, each distinct unit decoded
+        once, in batches of similar length; kept in ``self.memo`` while it is a dict."""
+        memo = self.memo if self.memo is not None else {}
+
+        def key(unit: str) -> tuple:
+            return unit, constrained, self.spec.refusal_bias, self.copy_numbers
+
+        todo = sorted(dict.fromkeys(u for u in units if key(u) not in memo), key=len)
+        for start in range(0, len(todo), batch_size):
+            chunk, leads = todo[start:start + batch_size], []
+            texts = self.generate_units(chunk, constrained=constrained, refusal_leads=leads)
+            memo.update({key(u): (text, lead) for u, text, lead in zip(chunk, texts, leads)})
+        return [memo[key(u)][0] for u in units], [memo[key(u)][1] for u in units]
 
     def _causal_lm(self):
         """The causal LM itself (a LoRA wrapper unwrapped): its backbone and its vocabulary projection."""
@@ -354,10 +391,12 @@ class PlanTranslator(nn.Module):
 
     @torch.no_grad()
     def generate_units(self, normalised: list[str], features: list[torch.Tensor] | None = None,
-                       constrained: bool = True, candidates: int = 20) -> list[str]:
+                       constrained: bool = True, candidates: int = 20, refusal_leads: list | None = None) -> list[str]:
         """Greedy (constrained) plan text for each text the model reads, batched with a key/value cache.
         Rows leave the batch as they finish (their cache with them); unconstrained decoding scores the
-        whole vocabulary, constrained decoding only :meth:`plan_vocabulary`."""
+        whole vocabulary, constrained decoding only :meth:`plan_vocabulary`. Given a list,
+        ``refusal_leads`` gets each row's lead of "unknown" (its bias included) over the best other
+        first token, the end token aside: > 0 where the row is refused, and how firmly."""
         if not normalised:
             return []
         self.eval()
@@ -379,6 +418,8 @@ class PlanTranslator(nn.Module):
             logits = nn.functional.linear(hidden[:, -1].float(), weight, bias)
             if step == 0 and self.spec.refusal_bias and unknown is not None:
                 logits[:, unknown] += self.spec.refusal_bias
+            if step == 0 and refusal_leads is not None:
+                refusal_leads += self._refusal_leads(logits, vocab, unknown)
             top = vocab[logits.topk(min(candidates, logits.shape[-1]), dim=-1).indices].tolist()
             next_ids, keep = [], []
             for row, (i, cands) in enumerate(zip(active, top)):
@@ -450,7 +491,7 @@ class PlanTranslator(nn.Module):
         model.lm.to(inference_dtype(device) if dtype == "auto" else DTYPES[dtype])  # the prefix layer stays float32
         if spec.fallback:
             model.set_fallback(cls.load(fallback_directory(spec.fallback), device, dtype), spec.fallback_refusal_bias,
-                               spec.fallback_agreement)
+                               spec.fallback_agreement, spec.fallback_margin)
         return model
 
 
