@@ -2,6 +2,7 @@
 
     python -m helpers.finetune_judge --steps 300 --out runs/judge/main --publish pretrained/judge
     python -m helpers.finetune_judge --model tiny-llama --steps 4 --n-train 40 --n-dev 8 --out /tmp/judge   # smoke
+    python -m helpers.finetune_judge --diagnose 200    # the committed judge on 200 real dev rollouts, no training
 
 Every setting of :class:`helpers.language.judge_tuning.JudgeTuneConfig` is a flag. Killed at any
 moment, the same command resumes. The last line printed is one JSON object with the run's folder,
@@ -31,6 +32,9 @@ def _extra_flags(parser) -> None:
     parser.add_argument("--stop-after", type=int, default=None, help="end this sitting after this many steps")
     parser.add_argument("--publish", default=None, metavar="DIR", help="after training, publish the adapter to DIR with its card")
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--diagnose", type=int, default=None, metavar="N",
+                        help="no training: the committed judge on N real rollouts of the dev split (train-split plans, "
+                             "seeds from 300000), its agreement with the verifier by corruption and by rule kind")
 
 
 REAL_TRAIN_SEED, REAL_DEV_SEED = 100_000, 300_000  # notebook 08 tests on seeds 5000 onwards, other plans
@@ -58,11 +62,29 @@ def real_examples(n: int, seed: int, cache: Path | None = None, progress: bool =
     return [(instruction, summary, verifier.judge(instruction, summary)) for instruction, summary in pairs]
 
 
+def diagnose(n: int, seed: int, progress: bool) -> dict:
+    """The committed judge's agreement with the verifier on ``n`` real rollouts of the dev split: where it
+    misreads, before a retrain is planned (the notebook's test rollouts are never used for this)."""
+    from .language.instructions import build_dataset  # noqa: PLC0415 - heavy: only with --diagnose
+    from .language.judge import load_lm_judge  # noqa: PLC0415
+    from .models.agent_eval import agreement, labelled_rollouts, runnable_examples  # noqa: PLC0415
+    from .models.generalist_policy import load_committed_generalist  # noqa: PLC0415
+
+    plans = runnable_examples(build_dataset()["train"], max_steps=2)
+    rollouts = labelled_rollouts(load_committed_generalist(), plans, n, seed=REAL_DEV_SEED + seed, progress=progress)
+    result = agreement(load_lm_judge(adapter="committed"), rollouts, progress=progress)
+    return {"split": f"real dev, seeds from {REAL_DEV_SEED + seed}", **{k: v for k, v in result.items() if k != "predicted"}}
+
+
 def run(argv: list[str]) -> dict:
     started = time.time()
     cfg, args = parse_config(JudgeTuneConfig, argv, prog="python -m helpers.finetune_judge",
                              description=__doc__.split("\n")[0], extra=_extra_flags)
     torch.set_num_threads(args.threads)
+    if args.diagnose:
+        result = diagnose(args.diagnose, cfg.seed, progress=not args.no_progress)
+        print(json.dumps(result))
+        return result
     out = Path(args.out) if args.out else REPO_ROOT / "runs" / "judge" / "main"
     out.mkdir(parents=True, exist_ok=True)
     real = real_examples(cfg.n_real, REAL_TRAIN_SEED + cfg.seed, out / "real_train.json",

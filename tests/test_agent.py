@@ -262,3 +262,27 @@ def test_runnable_examples_keep_only_plans_the_agent_can_run():
                 E(instruction="e", plan="walk - 3 ; stand_up - 2"), E(instruction="f", plan="walk - 3"),
                 E(instruction="g", plan="jump - 1 ; run_forward - 1 ; jump - 1")]
     assert [i for i, _ in runnable_examples(examples, max_steps=2)] == ["a", "d", "f"]
+
+
+def test_agreement_keeps_at_most_rules_apart():
+    """A judge that reads every "at most" rule backwards agrees on the other rollouts and on none of those."""
+    from helpers.language.judge import RuleVerifier, Verdict
+    from helpers.models.agent_eval import LabelledRollout, agreement
+
+    def summary(skill, metrics):
+        return {"steps": [{"skill": skill, "target_speed": 1.0 if skill == "target_speed" else None,
+                           "duration_s": 3.0, "metrics": {"upright_fraction": 1.0, **metrics}}], "dt": 0.05}
+
+    rollouts = [LabelledRollout("x", [], [], "none", 0, s, RuleVerifier().judge("x", s).success) for s in (
+        summary("target_speed", {"mean_abs_speed_error": 0.05}), summary("target_speed", {"mean_abs_speed_error": 1.5}),
+        summary("run_forward", {"mean_forward_speed": 3.0}), summary("run_forward", {"mean_forward_speed": 0.1}))]
+
+    class Backwards:
+        def judge(self, instruction, s):
+            ok = RuleVerifier().judge(instruction, s).success
+            return Verdict(not ok if s["steps"][0]["skill"] == "target_speed" else ok)
+
+    result = agreement(Backwards(), rollouts, progress=False)
+    assert result["accuracy"] == 0.5
+    assert result["accuracy_by_rule_kind"] == {"with_an_at_most_rule": {"n": 2, "accuracy": 0.0},
+                                               "at_least_rules_only": {"n": 2, "accuracy": 1.0}}

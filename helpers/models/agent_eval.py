@@ -20,6 +20,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..core.errors import InvalidArgumentError
+from ..envs.metrics import SUCCESS_RULES
 from ..envs.skills import SKILLS, PlanStep, check_target_speed
 from ..experts.switching import run_schedule
 from ..language.judge import Judge, RuleVerifier, rollout_summary
@@ -162,7 +163,13 @@ def agreement(judge: Judge, rollouts: list[LabelledRollout], progress: bool = Tr
     by_corruption = {k: float((predicted[[r.corruption == k for r in rollouts]] ==
                                labels[[r.corruption == k for r in rollouts]]).mean())
                      for k in CORRUPTIONS if any(r.corruption == k for r in rollouts)}
+    # "at most" rules (target_speed's speed error) are read far worse than "at least" ones: kept apart
+    at_most = np.array([any(op == "<=" for step in r.summary["steps"] for _, op, _ in SUCCESS_RULES[step["skill"]])
+                        for r in rollouts], dtype=bool)
+    by_rule_kind = {name: {"n": int(m.sum()), "accuracy": float((predicted[m] == labels[m]).mean())}
+                    for name, m in (("with_an_at_most_rule", at_most), ("at_least_rules_only", ~at_most)) if m.any()}
     return {"n": len(rollouts), "accuracy": float((predicted == labels).mean()), "kappa": cohen_kappa(labels, predicted),
+            "accuracy_by_rule_kind": by_rule_kind,
             "confusion": {"verifier_success_judge_success": int((labels & predicted).sum()),
                           "verifier_success_judge_failure": int((labels & ~predicted).sum()),
                           "verifier_failure_judge_success": int((~labels & predicted).sum()),
