@@ -95,9 +95,6 @@ def measure_throughput(model: PlanTranslator, instructions: list[str], threads: 
             "cpu_threads": threads, "device": str(model.device), "dtype": str(next(model.lm.parameters()).dtype)}
 
 
-DEV_SPLITS = ("val", "paraphrase_dev")  # the training wording and new wording: both test splits have bars
-
-
 def dev_score(model, dev: dict[str, list]) -> dict:
     """Accuracy, refusal and false-refusal rates on each *dev* split (``{name: examples}``), and the
     score decoding knobs are chosen by: the mean over the splits of exact-plan accuracy minus the
@@ -156,11 +153,12 @@ def tune_fallback(model: PlanTranslator, fallback: PlanTranslator, dev: dict[str
 
 def choose_decoding(model: PlanTranslator, dev: dict[str, list], refusal_grid: list[float], fallback: str | None = None,
                     fallback_grid: list[float] = (), margin_grid: list[float | None] = (None,)) -> dict:
-    """The decoding knobs of ``model``, chosen on the dev splits (:data:`DEV_SPLITS`) and set in its
-    spec: its refusal bias alone first (:func:`tune_refusal_bias`), then, given a ``fallback`` (a
-    translator folder under pretrained/), whether and when it answers the refused clauses
-    (:func:`tune_fallback`). Every clause is decoded once per setting (:meth:`PlanTranslator.memoised`).
-    Returns the card's ``decoding`` entry."""
+    """The decoding knobs of ``model``, chosen on the dev splits ``dev`` (``{name: examples}``, e.g.
+    :func:`helpers.language.instructions.tuning_splits`) and set in its spec: its refusal bias alone
+    first (:func:`tune_refusal_bias`), then, given a ``fallback`` (a translator folder under
+    pretrained/), whether and when it answers the refused clauses (:func:`tune_fallback`). Every
+    clause is decoded once per setting (:meth:`PlanTranslator.memoised`). Returns the card's
+    ``decoding`` entry."""
     model.set_fallback(None)
     with model.memoised():
         tuning = tune_refusal_bias(model, dev, refusal_grid)
