@@ -220,6 +220,22 @@ def test_far_draws_reach_the_range_of_real_rollouts_and_stay_labelled_by_the_rul
     assert all(str(x) != "-0.0" for _, s, _ in examples for st in s["steps"] for x in st["metrics"].values())
 
 
+def test_speed_share_oversamples_the_at_most_rule_and_leaves_the_default_stream_alone():
+    from helpers.language.judge_data import synthetic_examples
+    from helpers.language.judge_tuning import JudgeTuneConfig
+
+    def share(examples):
+        steps = [s for _, summary, _ in examples for s in summary["steps"] if s["skill"] != "walk" and s["skill"] != "stand_up"]
+        return np.mean([s["skill"] == "target_speed" for s in steps])
+
+    assert share(synthetic_examples(400, seed=5)) < 0.3 < 0.45 < share(synthetic_examples(400, seed=5, speed_share=0.6))
+    assert synthetic_examples(20, seed=5) == synthetic_examples(20, seed=5, speed_share=None)
+    examples = synthetic_examples(40, seed=5, speed_share=1.0)
+    assert sum(v.success for _, _, v in examples) == 20
+    with pytest.raises(InvalidArgumentError, match="speed_share"):
+        JudgeTuneConfig(speed_share=-0.1)
+
+
 def test_judge_fine_tuning_mixes_in_real_examples_and_checks_their_count(tmp_path):
     from helpers.core.errors import InvalidArgumentError
     from helpers.language.judge_data import synthetic_examples

@@ -52,6 +52,10 @@ def test_fast_actor_matches_sb3_predict(skill):
     obs = np.stack([env.reset(seed=i)[0] for i in range(8)]) + rng.normal(0, 0.5, (8,) + env.observation_space.shape)
     assert np.allclose(fast_actor(expert)(obs), expert(obs), atol=1e-5)
     assert np.allclose(fast_actor(expert)(obs[0]), expert(obs[0]), atol=1e-5)
+    actor = fast_actor(expert)
+    assert actor.layers is not None  # the NumPy path, not the torch fallback
+    actor.layers = None
+    assert np.allclose(actor(obs), expert(obs), atol=1e-5)
 
 
 def test_tampered_expert_is_refused(tmp_path, monkeypatch):
@@ -277,6 +281,30 @@ def test_reverse_curriculum_climbs_together_and_resumes(tmp_path):
     for _ in range(3):  # an episode from the bank reports how it ended
         *_, truncated, info = envs[0].step(np.zeros(envs[0].action_space.shape))
     assert truncated and len(progress.outcomes) == 1
+
+
+def test_reverse_curriculum_ends_falls_and_long_episodes():
+    """Episodes from the bank end (terminated, a failure) once the torso drops fall_margin below its start,
+    and are truncated at the horizon; episodes from the env's own start are left alone."""
+    from helpers.experts.curriculum import CurriculumProgress, ReverseCurriculum, fall_states
+
+    bank = fall_states(n_falls=1, steps=10, seed=0)
+    progress = CurriculumProgress(level=0.0)
+    env = ReverseCurriculum(make_env("stand_up"), bank, progress, default_share=0.0, horizon=500, fall_margin=0.05)
+    env.reset(seed=3)
+    limp = np.zeros(env.action_space.shape)
+    for t in range(500):  # an unactuated body standing straight falls well within the horizon
+        *_, terminated, truncated, _ = env.step(limp)
+        if terminated or truncated:
+            break
+    assert terminated and not truncated and t < 499 and list(progress.outcomes) == [False]
+    env = ReverseCurriculum(make_env("stand_up"), bank, progress, default_share=0.0, horizon=4)
+    env.reset(seed=3)
+    ends = [env.step(limp)[2:4] for _ in range(4)]
+    assert ends[-1] == (False, True) and not any(any(e) for e in ends[:-1]) and len(progress.outcomes) == 2
+    env = ReverseCurriculum(make_env("stand_up"), bank, progress, default_share=1.0, horizon=2, fall_margin=0.01)
+    env.reset(seed=3)
+    assert not any(any(env.step(limp)[2:4]) for _ in range(5))  # the env's own start: no curriculum rules
 
 
 def test_ppo_for_the_humanoid_steps_many_envs_with_normalised_rewards():

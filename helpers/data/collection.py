@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
 from ..core import faults
 from ..core.checkpoints import atomic_write_json, sha256
@@ -238,7 +239,8 @@ def run_round(job: Job, ids: list[int], stage: Path, workers: int, round_index: 
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
-            return [worker(asdict(job), chunks[0], str(stage), tags[0])]
+            with threadpool_limits(1):
+                return [worker(asdict(job), chunks[0], str(stage), tags[0])]
         finally:
             torch.set_num_threads(threads)
     ctx = mp.get_context("fork" if sys.platform == "linux" else "spawn")
@@ -247,9 +249,13 @@ def run_round(job: Job, ids: list[int], stage: Path, workers: int, round_index: 
 
 
 def _one_thread() -> None:
-    """A worker process: one core each, so the actor's small matrix products stay on one thread."""
+    """A worker process: one core each, so the actor's small matrix products stay on one thread. The
+    BLAS pool is limited here, not by the environment: a forked worker inherits the parent's pool,
+    already started with a thread per core, and two workers of two threads each on two cores ran at
+    a third of the speed of one."""
     os.environ["OMP_NUM_THREADS"] = "1"
     torch.set_num_threads(1)
+    threadpool_limits(1)
 
 
 def _worker_process(job_dict: dict[str, Any], episode_ids: list[int], stage: str, worker_tag: str) -> dict[str, Any]:

@@ -55,6 +55,10 @@ class ExpertConfig:
     # HumanoidStandup's ~300-a-step rewards near the scale SAC's entropy tuning expects
     reverse_curriculum: bool = False
     train_reward_scale: float = 1.0
+    # episodes from the curriculum's bank: at most this many steps, and over once the torso drops this far
+    # below its start (0: never); both make staying up learnable before getting up is
+    curriculum_horizon: int | None = None
+    curriculum_fall_margin: float = 0.0
     # Recovery: a share of training episodes starts in states the experts of these skills visit (the
     # states a switch from them lands in), so the expert learns to take over from there
     start_states_from: list[str] = field(default_factory=list)

@@ -100,14 +100,21 @@ class CurriculumProgress:
 
 class ReverseCurriculum(gym.Wrapper):
     """Start episodes from fall states no deeper than ``progress.level``; each episode from the bank
-    tells ``progress`` whether it ended standing. ``default_share`` of episodes keep the env's own start."""
+    tells ``progress`` whether it ended standing. ``default_share`` of episodes keep the env's own start.
+
+    Episodes from the bank last at most ``horizon`` steps, and with ``fall_margin`` > 0 they end (a
+    termination: the height still to come is lost) once the torso is ``fall_margin`` below where the
+    episode started. Without them, a policy that cannot yet balance falls early in a 1000-step episode
+    and spends the rest lying, and nothing tells it which early action lost the standing."""
 
     def __init__(self, env: gym.Env, bank: dict[str, np.ndarray], progress: CurriculumProgress | None = None,
-                 default_share: float = 0.2, reward_scale: float = 1.0):
+                 default_share: float = 0.2, reward_scale: float = 1.0, horizon: int | None = None,
+                 fall_margin: float = 0.0):
         super().__init__(env)
         self.bank, self.progress = bank, progress or CurriculumProgress()
         self.default_share, self.reward_scale = default_share, reward_scale
-        self.from_bank = False
+        self.horizon, self.fall_margin = horizon, fall_margin
+        self.from_bank, self.t, self.start_height = False, 0, 0.0
         self.rng = np.random.default_rng(0)
 
     def reset(self, *, seed=None, options=None):
@@ -121,13 +128,21 @@ class ReverseCurriculum(gym.Wrapper):
             self.env.unwrapped.set_state(self.bank["qpos"][i], self.bank["qvel"][i])
             obs = self.env.unwrapped._get_obs()
             info = {**info, "curriculum_depth": float(self.bank["depth"][i])}
+        self.t, self.start_height = 0, float(self.env.unwrapped.data.qpos[2])
         info["curriculum_level"] = self.progress.level
         return obs, info
 
     def step(self, action):
         obs, reward, terminated, truncated, info = self.env.step(action)
-        if (terminated or truncated) and self.from_bank:
-            self.progress.record(float(self.env.unwrapped.data.qpos[2]) >= STAND_HEIGHT)
+        if self.from_bank:
+            self.t += 1
+            height = float(self.env.unwrapped.data.qpos[2])
+            if self.fall_margin > 0 and height < self.start_height - self.fall_margin:
+                terminated = True
+            if self.horizon is not None and self.t >= self.horizon:
+                truncated = True
+            if terminated or truncated:
+                self.progress.record(not terminated and height >= STAND_HEIGHT)
         info["curriculum_level"] = self.progress.level
         return obs, reward * self.reward_scale, terminated, truncated, info
 

@@ -42,12 +42,16 @@ class ExpertPolicy:
 class FastActor:
     """The deterministic action of an SB3 policy, without SB3's per-call overhead.
 
-    Collection steps thousands of environments a second, so per-call costs matter: this calls the
-    policy's own torch layers directly (PPO: the Gaussian mean clipped to the action bounds;
-    SAC/TQC: tanh of the mean rescaled to the bounds). Set ``torch.set_num_threads(1)`` in
-    processes that run many of these side by side. The unit tests check it against
-    ``policy.predict(..., deterministic=True)``.
+    Collection steps thousands of environments a second, so per-call costs matter: this runs the
+    policy's own layers (PPO: the Gaussian mean clipped to the action bounds; SAC/TQC: tanh of the
+    mean rescaled to the bounds) as NumPy matrix products on copies of their weights: at a batch of
+    16 observations about half the time of calling the torch modules, whose dispatch costs more than
+    the arithmetic at that size. A layer it does not know keeps the torch path. Set
+    ``torch.set_num_threads(1)`` in processes that run many of these side by side. The unit tests
+    check it against ``policy.predict(..., deterministic=True)``.
     """
+
+    ACTIVATIONS = {torch.nn.ReLU: "relu", torch.nn.Tanh: "tanh"}
 
     def __init__(self, model, normalizer: ObservationNormalizer | None = None):
         policy = model.policy
@@ -62,15 +66,40 @@ class FastActor:
         self.low, self.high = space.low.astype(np.float32), space.high.astype(np.float32)
         self.normalizer = normalizer
         self.obs_dim = model.observation_space.shape[0]
+        self.layers = self._numpy_layers()
 
-    @torch.inference_mode()
+    def _numpy_layers(self) -> list[tuple] | None:
+        """(weight transposed, bias) and activation names, in order; None if a layer is anything else."""
+        layers = []
+        for m in self.net.modules():
+            if isinstance(m, torch.nn.Linear):
+                layers.append((m.weight.detach().numpy().T.copy(), m.bias.detach().numpy().copy()))
+            elif type(m) in self.ACTIVATIONS:
+                layers.append(self.ACTIVATIONS[type(m)])
+            elif not isinstance(m, torch.nn.Sequential):
+                return None
+        return layers
+
+    def _forward(self, x: np.ndarray) -> np.ndarray:
+        if self.layers is None:
+            with torch.inference_mode():
+                return self.net(torch.from_numpy(np.ascontiguousarray(x))).numpy()
+        for layer in self.layers:
+            if layer == "relu":
+                np.maximum(x, 0.0, out=x)
+            elif layer == "tanh":
+                np.tanh(x, out=x)
+            else:
+                x = x @ layer[0] + layer[1]
+        return x
+
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         x = np.asarray(obs, dtype=np.float32)
         single = x.ndim == 1
         x = x[None] if single else x
         if self.normalizer is not None:
             x = self.normalizer(x)
-        a = self.net(torch.from_numpy(np.ascontiguousarray(x))).numpy()
+        a = self._forward(np.array(x, dtype=np.float32))  # a copy: activations are applied in place
         if self.squash:
             a = self.low + 0.5 * (np.tanh(a) + 1.0) * (self.high - self.low)
         else:

@@ -138,7 +138,8 @@ class ExpertTrainer:
                                            f"not {self.skill.name}")
             bank = load_or_make_bank(self.run_dir / "start_states.npz", seed=self.seed)
             progress = CurriculumProgress(self.run_dir / "curriculum.json")  # one level for every env copy
-            return lambda env: ReverseCurriculum(env, bank, progress, reward_scale=cfg.train_reward_scale)
+            return lambda env: ReverseCurriculum(env, bank, progress, reward_scale=cfg.train_reward_scale,
+                                                 horizon=cfg.curriculum_horizon, fall_margin=cfg.curriculum_fall_margin)
         if cfg.start_states_from:
             path = self.run_dir / "start_states.npz"
             if not path.exists():

@@ -62,12 +62,20 @@ def _metric(key: str, op: str, bar: float, passing: bool, rng: random.Random, fa
     return summary_number(value)
 
 
-def synthetic_summary(rng: random.Random, far_share: float = 0.0) -> dict[str, Any]:
-    """One or two steps of a plan with metrics drawn around their rules."""
+def _cheetah_skill(rng: random.Random, speed_share: float | None) -> str:
+    if speed_share is None:
+        return rng.choice(CHEETAH_SKILLS)
+    others = [s for s in CHEETAH_SKILLS if s != "target_speed"]
+    return "target_speed" if rng.random() < speed_share else rng.choice(others)
+
+
+def synthetic_summary(rng: random.Random, far_share: float = 0.0, speed_share: float | None = None) -> dict[str, Any]:
+    """One or two steps of a plan with metrics drawn around their rules. ``speed_share``: the share of
+    cheetah steps asked for a target speed, the one rule read "at most" (None: as often as any skill)."""
     if rng.random() < 0.2:
         skills = [rng.choice(HUMANOID_SKILLS)]
     else:
-        skills = [rng.choice(CHEETAH_SKILLS) for _ in range(rng.choice((1, 2)))]
+        skills = [_cheetah_skill(rng, speed_share) for _ in range(rng.choice((1, 2)))]
     steps = []
     for skill in skills:
         speed = round(rng.uniform(-3, 3), 2) if SKILLS[skill].has_goal else None
@@ -81,13 +89,14 @@ def synthetic_summary(rng: random.Random, far_share: float = 0.0) -> dict[str, A
     return {"steps": steps, "dt": 0.05}
 
 
-def synthetic_examples(n: int, seed: int, far_share: float = 0.0) -> list[tuple[str, dict[str, Any], Verdict]]:
+def synthetic_examples(n: int, seed: int, far_share: float = 0.0,
+                       speed_share: float | None = None) -> list[tuple[str, dict[str, Any], Verdict]]:
     """``n`` (instruction, summary, the rule verifier's verdict), balanced between successes and failures."""
     rng, verifier = random.Random(seed), RuleVerifier()
     wanted = {True: n // 2, False: n - n // 2}
     out = []
     while any(wanted.values()):
-        summary = synthetic_summary(rng, far_share)
+        summary = synthetic_summary(rng, far_share, speed_share)
         verdict = verifier.judge("", summary)
         if wanted[verdict.success]:
             wanted[verdict.success] -= 1

@@ -37,6 +37,9 @@ class JudgeTuneConfig:
     n_dev: int = 200
     # share of synthetic metrics drawn anywhere in the range real rollouts reach, not near the bar
     far_share: float = 0.0
+    # share of synthetic cheetah steps asked for a target speed (None: one in five, as any skill): its
+    # rule is the only one read "at most", and a judge trained on the natural mix misreads it most
+    speed_share: float | None = None
     # real rollouts of the generalist on plans of the translator's train split, labelled by the
     # verifier (built by the command line, which can import the generalist; seeds far from the test's)
     n_real: int = 0
@@ -62,6 +65,8 @@ class JudgeTuneConfig:
         for name in ("n_train", "n_dev", "steps", "batch_size", "log_every", "ckpt_every", "lora_r", "lora_layers"):
             if getattr(self, name) <= 0:
                 raise InvalidArgumentError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.speed_share is not None and not 0.0 <= self.speed_share <= 1.0:
+            raise InvalidArgumentError(f"speed_share must be in [0, 1], got {self.speed_share}")
         if not 0.0 <= self.far_share <= 1.0 or self.n_real < 0:
             raise InvalidArgumentError(f"far_share must be in [0, 1] and n_real at least 0, got {self.far_share}, {self.n_real}")
 
@@ -109,7 +114,8 @@ def train(cfg: JudgeTuneConfig, out: Path, progress: bool = True, stop_after: in
                                             target_modules=targets, task_type="CAUSAL_LM",
                                             layers_to_transform=list(range(max(0, n_layers - cfg.lora_layers), n_layers)))).to(device)
     judge = LMJudge(model, tokenizer)
-    train_rows = encode(judge, synthetic_examples(cfg.n_train, seed=cfg.seed + 1, far_share=cfg.far_share)
+    train_rows = encode(judge, synthetic_examples(cfg.n_train, seed=cfg.seed + 1, far_share=cfg.far_share,
+                                             speed_share=cfg.speed_share)
                         + list(real_examples or []))
     dev = synthetic_examples(cfg.n_dev, seed=cfg.seed)
     pad = tokenizer.pad_token_id or 0
