@@ -5,6 +5,7 @@
     python -m helpers.train_expert --skill run_forward --publish       # copy to pretrained/ with a card
     python -m helpers.train_expert --skill walk --publish --checkpoint best   # the best-evaluated checkpoint
     python -m helpers.train_expert --skill walk --publish --checkpoint best --compare tqc   # + TQC's curve
+    python -m helpers.train_expert --skill stand_up --algo ppo --reverse-curriculum --record-attempt   # keep a run's curve
     python -m helpers.train_expert --skill walk --init-from pretrained/walk --speed-bonus 2 --replay-from runs/walk/sac_seed0
         # fine-tune the published walker on a reward that pays more for speed, starting from the run's own
         # replay buffer relabelled with that reward (evaluation and selection use the default reward)
@@ -25,7 +26,7 @@ from . import REPO_ROOT
 from .core.errors import cli_errors
 from .envs.skills import SKILLS
 from .experts.configs import EXPERT_CONFIGS, config_with_algo, finetune_config
-from .experts.publish import publish_expert
+from .experts.publish import publish_expert, record_attempt
 from .experts.trainer import ExpertTrainer, run_dir_for
 
 
@@ -45,6 +46,9 @@ def run(argv: list[str] | None = None) -> None:
     p.add_argument("--publish", action="store_true", help="copy the run to pretrained/<skill>/ with a card")
     p.add_argument("--publish-dir", default=None, metavar="DIR",
                    help="with --publish: publish to DIR instead (e.g. pretrained/recovery/run_forward)")
+    p.add_argument("--record-attempt", action="store_true",
+                   help="no training: keep the run's learning curve and how it was trained in results/attempts/<skill>/ "
+                        "(a run not published, for notebook 02); the other flags name the run as when it was trained")
     p.add_argument("--checkpoint", choices=("last", "best"), default="last",
                    help="what --publish copies: the last checkpoint or the best-evaluated one (kept in the run's best/)")
     p.add_argument("--compare", action="append", default=[], metavar="ALGO",
@@ -110,6 +114,11 @@ def run(argv: list[str] | None = None) -> None:
                                  *([f"from_{'_'.join(args.start_from)}"] if args.start_from else []),
                                  f"seed{args.seed}"])
     run_dir = run_dir_for(args.skill, args.run_name or default_name, args.seed)
+    if args.record_attempt:
+        cmd = "python -m helpers.train_expert " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]) if a != "--record-attempt")
+        summary = record_attempt(args.skill, run_dir, cmd)
+        print(f"recorded {run_dir.name}: {summary['env_steps']} env steps, best {summary['best']}")
+        return
     if not args.publish or not (run_dir / "state.json").exists():
         trainer = ExpertTrainer(args.skill, seed=args.seed, config=config, run_dir=run_dir,
                                 progress_bar=not args.no_progress)

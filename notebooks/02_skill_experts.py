@@ -48,6 +48,7 @@ import pandas as pd
 import torch
 from IPython.display import Markdown, display
 
+from helpers import REPO_ROOT
 from helpers.core.checkpoints import RUNS_DIR
 from helpers.envs.metrics import skill_success
 from helpers.envs.rollouts import evaluate_policy
@@ -395,6 +396,53 @@ if len(walk_curves) > 1:
     results["walk_same_cost"] = {"horizon_cpu_hours": round(float(horizon), 2), **same_cost}
 else:
     print("only one algorithm's walk curve is published: no same-cost comparison")
+
+# %% [markdown]
+# ## Getting up: every attempt so far
+#
+# The published stand_up expert sits. Every attempt to make one that stands is kept, published or not,
+# with its curve and its cost (`python -m helpers.train_expert ... --record-attempt` copies a run's
+# curve and its command to `results/attempts/stand_up/`). The curves below are the return from the
+# env's own lying start; the dashed line is what standing at 1 m all episode long would pay at the
+# least (JAT's expert: 273,574).
+
+# %% tags=["hide-input"]
+attempts = []
+for f in sorted((REPO_ROOT / "results" / "attempts" / "stand_up").glob("*.json")):
+    a = json.loads(f.read_text())
+    attempts.append((a, pd.read_csv(f.with_suffix(".csv"))))
+if attempts:
+    fig, ax = plt.subplots(figsize=(7, 3.4))
+    sac = humanoid_curves.get("stand_up", {}).get(EXPERT_CONFIGS["stand_up"].algo)
+    if sac is not None:
+        ax.plot(sac["env_steps"] / 1e6, sac["eval_mean_return"], label="sac (published: sits)")
+    for a, c in attempts:
+        ax.plot(c["env_steps"] / 1e6, c["eval_mean_return"], label=a["run"])
+    ax.axhline(273_574, ls="--", lw=1, c="gray")
+    ax.text(0, 273_574, "JAT's expert (stands)", fontsize=7, va="bottom")
+    ax.set_xlabel("env steps (M)")
+    ax.set_ylabel("evaluation return (lying start)")
+    ax.set_title("stand_up: every attempt")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    lesson.figure(fig, "stand_up_attempts.png")
+    plt.show()
+    table = pd.DataFrame([{"attempt": a["run"], "env steps (M)": a["env_steps"] / 1e6,
+                           "wall clock (h, one core)": a["training_cost"]["wall_clock_h"],
+                           "best return": round(a["best"]["eval_mean_return"]),
+                           "torso height at the end (m)": round(a["best"]["final_torso_height"], 2),
+                           "curriculum level": a["curriculum_level"], "command": a["command"]}
+                          for a, _ in attempts]).set_index("attempt")
+    display(table)
+    results["stand_up_attempts"] = table.drop(columns="command").reset_index().to_dict("records")
+
+# %% [markdown]
+# None stands yet. PPO with 16 envs learns sitting (about 0.47 m, 156k) in 2M steps and stays there;
+# its reverse curriculum, started from falls and judged on whole 1000-step episodes, never left its
+# first level: a policy that cannot yet balance falls early and spends the rest lying, and nothing
+# in a 1000-step episode tells it which early action lost the standing. The attempt with a horizon
+# (`--curriculum-horizon`) and a fall termination (`--curriculum-fall-margin`) ends such episodes
+# where the standing was lost.
 
 # %% [markdown]
 # Off-policy curves on the humanoid are not monotone: between two evaluations 25k steps apart the

@@ -307,6 +307,30 @@ def test_reverse_curriculum_ends_falls_and_long_episodes():
     assert not any(any(env.step(limp)[2:4]) for _ in range(5))  # the env's own start: no curriculum rules
 
 
+def test_an_attempt_is_recorded_with_its_curve_command_and_level(tmp_path):
+    import json
+
+    from helpers.core.errors import InvalidArgumentError, NotAvailableError
+    from helpers.experts.publish import record_attempt
+
+    run = tmp_path / "ppo_curriculum_seed0"
+    with pytest.raises(NotAvailableError, match="no state.json"):
+        record_attempt("stand_up", run, "cmd", out=tmp_path / "out")
+    run.mkdir()
+    best = {"env_steps": 200, "eval_mean_return": 150000.0, "final_torso_height": 0.47}
+    (run / "state.json").write_text(json.dumps({"skill": "stand_up", "env_steps": 400, "wall_clock_s": 7200.0,
+                                                "config": {"reverse_curriculum": True}, "best": best}))
+    (run / "progress.csv").write_text("env_steps,eval_mean_return\n200,150000.0\n400,149000.0\n")
+    (run / "curriculum.json").write_text(json.dumps({"level": 0.35}))
+    summary = record_attempt("stand_up", run, "python -m helpers.train_expert --skill stand_up", out=tmp_path / "out")
+    assert summary["curriculum_level"] == 0.35 and summary["training_cost"]["wall_clock_h"] == 2.0
+    assert summary["evaluations"] == 2 and summary["best"] == best
+    assert (tmp_path / "out" / "ppo_curriculum_seed0.csv").read_text() == (run / "progress.csv").read_text()
+    assert json.loads((tmp_path / "out" / "ppo_curriculum_seed0.json").read_text())["command"].endswith("stand_up")
+    with pytest.raises(InvalidArgumentError, match="not 'walk'"):
+        record_attempt("walk", run, "cmd", out=tmp_path / "out")
+
+
 def test_ppo_for_the_humanoid_steps_many_envs_with_normalised_rewards():
     from helpers.experts.configs import config_with_algo
 

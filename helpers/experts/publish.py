@@ -12,11 +12,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..core.checkpoints import PRETRAINED_DIR, atomic_save, verify_file
+from ..core.checkpoints import PRETRAINED_DIR, atomic_save, atomic_write_json, verify_file
 from ..core.errors import InvalidArgumentError, NotAvailableError
 from ..core.provenance import StagedPublish, card_core, training_cost
 from ..envs.rollouts import evaluate_policy
 from ..envs.skills import get_skill
+from .curriculum import CurriculumProgress
 from .policy import expert_dir, load_expert
 
 EVAL_SEED = 1000  # the cards' held-out seeds (1000..1009): no training evaluation or dataset uses them
@@ -190,3 +191,34 @@ def publish_expert(skill: str, run_dir: Path, command: str, eval_episodes: int =
     card["reproduce_evaluation"] = (f"python -m helpers.evaluate --skill {s.name} --policy {reproduce_policy} "
                                     f"--episodes {eval_episodes} --seed {eval_seed} --json")
     return pub.commit(card)
+
+
+ATTEMPTS_DIR = PRETRAINED_DIR.parent / "results" / "attempts"
+
+
+def record_attempt(skill: str, run_dir: Path, command: str, out: Path | None = None) -> dict[str, Any]:
+    """Keep a training run that is not published: its learning curve (``<run>.csv``) and what it was
+    (``<run>.json``: the command that trains it, its config, its cost, its best evaluation and, with a
+    reverse curriculum, the level reached) under ``results/attempts/<skill>/``, for notebook 02."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "state.json").exists():
+        raise NotAvailableError(f"{run_dir} is not a training run (no state.json): train it first")
+    state = json.loads((run_dir / "state.json").read_text())
+    if state["skill"] != get_skill(skill).name:
+        raise InvalidArgumentError(f"{run_dir} trained {state['skill']!r}, not {skill!r}")
+    rows = _read_curve(run_dir / "progress.csv")
+    out = Path(out) if out else ATTEMPTS_DIR / state["skill"]
+    out.mkdir(parents=True, exist_ok=True)
+    summary = {
+        "skill": state["skill"], "run": run_dir.name, "command": command, "config": state["config"],
+        "env_steps": int(state["env_steps"]), "evaluations": len(rows),
+        "training_cost": {"wall_clock_h": round(state["wall_clock_s"] / 3600, 2), "processes": 1,
+                          "threads_per_process": 1,
+                          "note": "one process, one torch thread, beside other jobs on a 2-core machine: wall "
+                                  "clock of training, evaluations included"},
+        "best": state.get("best"),
+        "curriculum_level": CurriculumProgress(run_dir / "curriculum.json").level if state["config"].get("reverse_curriculum") else None,
+    }
+    atomic_save(out / f"{run_dir.name}.csv", lambda tmp: Path(tmp).write_text((run_dir / "progress.csv").read_text()))
+    atomic_write_json(out / f"{run_dir.name}.json", summary)
+    return summary

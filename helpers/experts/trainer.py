@@ -73,6 +73,13 @@ class _Checkpointer(BaseCallback):
                 return False
         return self.trainer.stop_at is None or self.num_timesteps < self.trainer.stop_at
 
+    def _on_rollout_end(self) -> None:
+        curriculum = self.trainer.curriculum
+        if curriculum is not None:  # TensorBoard: how deep into a fall episodes start, and how they end
+            self.logger.record("curriculum/level", curriculum.level)
+            if curriculum.outcomes:
+                self.logger.record("curriculum/recent_success", float(np.mean(curriculum.outcomes)))
+
 
 class ExpertTrainer:
     """Resumable SB3 training of one skill's expert.
@@ -93,6 +100,7 @@ class ExpertTrainer:
         self.run_dir = Path(run_dir) if run_dir else run_dir_for(self.skill.name, seed=seed)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.progress_bar, self.verbose = progress_bar, verbose
+        self.curriculum: CurriculumProgress | None = None  # set by a reverse curriculum's wrapper
         self.stop_at: int | None = None
         self.target_return: float | None = None
         self.reached_target_at: dict[str, Any] | None = None
@@ -138,6 +146,7 @@ class ExpertTrainer:
                                            f"not {self.skill.name}")
             bank = load_or_make_bank(self.run_dir / "start_states.npz", seed=self.seed)
             progress = CurriculumProgress(self.run_dir / "curriculum.json")  # one level for every env copy
+            self.curriculum = progress
             return lambda env: ReverseCurriculum(env, bank, progress, reward_scale=cfg.train_reward_scale,
                                                  horizon=cfg.curriculum_horizon, fall_margin=cfg.curriculum_fall_margin)
         if cfg.start_states_from:
