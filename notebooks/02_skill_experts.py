@@ -427,14 +427,15 @@ if attempts:
     fig.tight_layout()
     lesson.figure(fig, "stand_up_attempts.png")
     plt.show()
-    table = pd.DataFrame([{"attempt": a["run"], "env steps (M)": a["env_steps"] / 1e6,
+    attempts_table = pd.DataFrame([{"attempt": a["run"], "env steps (M)": a["env_steps"] / 1e6,
                            "wall clock (h, one core)": a["training_cost"]["wall_clock_h"],
                            "best return": round(a["best"]["eval_mean_return"]),
                            "torso height at the end (m)": round(a["best"]["final_torso_height"], 2),
-                           "curriculum level": a["curriculum_level"], "command": a["command"]}
+                           "curriculum level": "none" if a["curriculum_level"] is None else a["curriculum_level"],
+                           "command": a["command"]}
                           for a, _ in attempts]).set_index("attempt")
-    display(table)
-    results["stand_up_attempts"] = table.drop(columns="command").reset_index().to_dict("records")
+    display(attempts_table)
+    results["stand_up_attempts"] = attempts_table.drop(columns="command").reset_index().to_dict("records")
 
 # %% [markdown]
 # None stands yet. PPO with 16 envs learns sitting (about 0.47 m, 156k) in 2M steps and stays there;
