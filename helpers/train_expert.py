@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import shlex
 import sys
 
@@ -115,7 +116,17 @@ def run(argv: list[str] | None = None) -> None:
                                  f"seed{args.seed}"])
     run_dir = run_dir_for(args.skill, args.run_name or default_name, args.seed)
     if args.record_attempt:
-        cmd = "python -m helpers.train_expert " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]) if a != "--record-attempt")
+        # the command that trains this run to where it is: the flags that named it, and its steps so far
+        flags, skip = [], False
+        for a in argv or sys.argv[1:]:
+            if skip or a == "--record-attempt" or a in ("--steps", "--stop-at"):
+                skip = a in ("--steps", "--stop-at") and not skip
+                continue
+            if a.startswith(("--steps=", "--stop-at=")):
+                continue
+            flags.append(a)
+        steps = json.loads((run_dir / "state.json").read_text())["env_steps"] if (run_dir / "state.json").exists() else 0
+        cmd = "python -m helpers.train_expert " + " ".join(shlex.quote(a) for a in flags + ["--steps", str(steps)])
         summary = record_attempt(args.skill, run_dir, cmd)
         print(f"recorded {run_dir.name}: {summary['env_steps']} env steps, best {summary['best']}")
         return

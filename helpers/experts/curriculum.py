@@ -92,7 +92,7 @@ class CurriculumProgress:
     def record(self, stood: bool) -> None:
         self.outcomes.append(bool(stood))
         if len(self.outcomes) == self.outcomes.maxlen and np.mean(self.outcomes) >= self.success_rate:
-            self.level = min(1.0, self.level + self.step)
+            self.level = round(min(1.0, self.level + self.step), 6)  # 0.85, not 0.8499999999999999
             self.outcomes.clear()
             if self.state_path is not None:
                 atomic_write_json(self.state_path, {"level": self.level})
