@@ -117,14 +117,12 @@ def run(argv: list[str] | None = None) -> None:
     run_dir = run_dir_for(args.skill, args.run_name or default_name, args.seed)
     if args.record_attempt:
         # the command that trains this run to where it is: the flags that named it, and its steps so far
-        flags, skip = [], False
-        for a in argv or sys.argv[1:]:
-            if skip or a == "--record-attempt" or a in ("--steps", "--stop-at"):
-                skip = a in ("--steps", "--stop-at") and not skip
-                continue
-            if a.startswith(("--steps=", "--stop-at=")):
-                continue
-            flags.append(a)
+        flags, given = [], iter(argv or sys.argv[1:])
+        for a in given:
+            if a in ("--steps", "--stop-at"):
+                next(given, None)  # and its value
+            elif a != "--record-attempt" and not a.startswith(("--steps=", "--stop-at=")):
+                flags.append(a)
         steps = json.loads((run_dir / "state.json").read_text())["env_steps"] if (run_dir / "state.json").exists() else 0
         cmd = "python -m helpers.train_expert " + " ".join(shlex.quote(a) for a in flags + ["--steps", str(steps)])
         summary = record_attempt(args.skill, run_dir, cmd)

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .. import REPO_ROOT
 from ..core.checkpoints import PRETRAINED_DIR, atomic_save, atomic_write_json, verify_file
 from ..core.errors import InvalidArgumentError, NotAvailableError
 from ..core.provenance import StagedPublish, card_core, training_cost
@@ -193,7 +194,7 @@ def publish_expert(skill: str, run_dir: Path, command: str, eval_episodes: int =
     return pub.commit(card)
 
 
-ATTEMPTS_DIR = PRETRAINED_DIR.parent / "results" / "attempts"
+ATTEMPTS_DIR = REPO_ROOT / "results" / "attempts"
 
 
 def record_attempt(skill: str, run_dir: Path, command: str, out: Path | None = None) -> dict[str, Any]:
