@@ -73,6 +73,9 @@ def run(argv: list[str] | None = None) -> None:
                    help="with --reverse-curriculum: episodes from falls last at most STEPS steps")
     p.add_argument("--curriculum-fall-margin", type=float, default=0.0, metavar="M",
                    help="with --reverse-curriculum: episodes from falls end once the torso is M metres below its start")
+    p.add_argument("--curriculum-frontier", type=float, default=0.0, metavar="SHARE",
+                   help="with --reverse-curriculum: this share of episodes from falls starts at the deepest allowed "
+                        "step, and only they raise the level")
     p.add_argument("--reward-scale", type=float, default=1.0, help="training reward x this (evaluation unchanged)")
     p.add_argument("--start-from", action="append", default=[], metavar="SKILL",
                    help="recovery: half the training episodes start in states SKILL's expert visits; repeatable")
@@ -96,8 +99,11 @@ def run(argv: list[str] | None = None) -> None:
                                  *([f"bonus{args.speed_bonus:g}"] if args.speed_bonus else []),
                                  *(["replay"] if args.replay_from else []),
                                  *([f"lr{args.learning_rate:g}"] if args.learning_rate else []), f"seed{args.seed}"])
-    if (args.curriculum_horizon or args.curriculum_fall_margin) and not args.reverse_curriculum:
-        p.error("--curriculum-horizon and --curriculum-fall-margin shape the reverse curriculum: give --reverse-curriculum too")
+    if (args.curriculum_horizon or args.curriculum_fall_margin or args.curriculum_frontier) and not args.reverse_curriculum:
+        p.error("--curriculum-horizon, --curriculum-fall-margin and --curriculum-frontier shape the reverse curriculum: "
+                "give --reverse-curriculum too")
+    if not 0.0 <= args.curriculum_frontier <= 1.0:
+        p.error(f"--curriculum-frontier is a share of episodes in [0, 1], got {args.curriculum_frontier}")
     if args.reverse_curriculum or args.reward_scale != 1.0 or args.start_from:
         if args.init_from:
             p.error("--reverse-curriculum, --reward-scale and --start-from train from scratch: leave out --init-from")
@@ -107,10 +113,12 @@ def run(argv: list[str] | None = None) -> None:
         config = dataclasses.replace(config or EXPERT_CONFIGS[args.skill], reverse_curriculum=args.reverse_curriculum,
                                      curriculum_horizon=args.curriculum_horizon,
                                      curriculum_fall_margin=args.curriculum_fall_margin,
+                                     curriculum_frontier=args.curriculum_frontier,
                                      train_reward_scale=args.reward_scale, start_states_from=list(args.start_from))
         default_name = "_".join([config.algo, *(["curriculum"] if args.reverse_curriculum else []),
                                  *([f"h{args.curriculum_horizon}"] if args.curriculum_horizon else []),
                                  *([f"fall{args.curriculum_fall_margin:g}"] if args.curriculum_fall_margin else []),
+                                 *([f"front{args.curriculum_frontier:g}"] if args.curriculum_frontier else []),
                                  *([f"scale{args.reward_scale:g}"] if args.reward_scale != 1.0 else []),
                                  *([f"from_{'_'.join(args.start_from)}"] if args.start_from else []),
                                  f"seed{args.seed}"])

@@ -307,6 +307,31 @@ def test_reverse_curriculum_ends_falls_and_long_episodes():
     assert not any(any(env.step(limp)[2:4]) for _ in range(5))  # the env's own start: no curriculum rules
 
 
+def test_reverse_curriculum_frontier_starts_deepest_and_alone_raises_the_level():
+    """With frontier_share 1, every episode from the bank starts in the deepest allowed step of the fall,
+    and only such episodes are judged; frontier_share 0 keeps the uniform draw."""
+    from helpers.experts.curriculum import CurriculumProgress, ReverseCurriculum, fall_states
+
+    bank = fall_states(n_falls=2, steps=11, seed=0)
+    progress = CurriculumProgress(level=0.6, step=0.2, window=50)
+    env = ReverseCurriculum(make_env("stand_up"), bank, progress, default_share=0.0, horizon=1, frontier_share=1.0)
+    depths = []
+    for seed in range(12):
+        _, info = env.reset(seed=seed)
+        depths.append(info["curriculum_depth"])
+        env.step(np.zeros(env.action_space.shape))
+    assert all(0.4 < d <= 0.6 + 1e-9 for d in depths) and len(progress.outcomes) == 12
+    uniform = ReverseCurriculum(make_env("stand_up"), bank, CurriculumProgress(level=0.6, step=0.2), default_share=0.0)
+    assert min(uniform.reset(seed=s)[1]["curriculum_depth"] for s in range(30)) <= 0.4
+    half = ReverseCurriculum(make_env("stand_up"), bank, progress, default_share=0.0, horizon=1, frontier_share=0.5)
+    for seed in range(40):
+        half.reset(seed=seed)
+        half.step(np.zeros(half.action_space.shape))
+    assert 12 < len(progress.outcomes) < 12 + 40  # only the frontier starts were judged
+    with pytest.raises(ValueError, match="frontier_share"):
+        ReverseCurriculum(make_env("stand_up"), bank, progress, frontier_share=1.5)
+
+
 def test_an_attempt_is_recorded_with_its_curve_command_and_level(tmp_path):
     import json
 

@@ -59,6 +59,8 @@ class ExpertConfig:
     # below its start (0: never); both make staying up learnable before getting up is
     curriculum_horizon: int | None = None
     curriculum_fall_margin: float = 0.0
+    # this share of the episodes from the bank starts at the deepest allowed step, and only they raise the level
+    curriculum_frontier: float = 0.0
     # Recovery: a share of training episodes starts in states the experts of these skills visit (the
     # states a switch from them lands in), so the expert learns to take over from there
     start_states_from: list[str] = field(default_factory=list)

@@ -148,7 +148,8 @@ class ExpertTrainer:
             progress = CurriculumProgress(self.run_dir / "curriculum.json")  # one level for every env copy
             self.curriculum = progress
             return lambda env: ReverseCurriculum(env, bank, progress, reward_scale=cfg.train_reward_scale,
-                                                 horizon=cfg.curriculum_horizon, fall_margin=cfg.curriculum_fall_margin)
+                                                 horizon=cfg.curriculum_horizon, fall_margin=cfg.curriculum_fall_margin,
+                                                 frontier_share=cfg.curriculum_frontier)
         if cfg.start_states_from:
             path = self.run_dir / "start_states.npz"
             if not path.exists():
