@@ -364,3 +364,23 @@ def test_ppo_for_the_humanoid_steps_many_envs_with_normalised_rewards():
     assert config_with_algo("stand_up", "sac").n_envs == 1
     with pytest.raises(ValueError, match="known: sac"):
         config_with_algo("stand_up", "dqn")
+
+
+def test_upright_progress_pays_running_only_on_the_feet():
+    """On its feet the cheetah's reward is Gymnasium's; on its back, forward progress pays nothing."""
+    from helpers.envs.rewards import UprightProgress
+
+    env = UprightProgress(make_env("run_forward"))
+    env.reset(seed=0)
+    push = np.zeros(env.action_space.shape)
+    env.unwrapped.data.qvel[0] = 3.0  # moving forward, upright
+    _, reward, *_, info = env.step(push)
+    assert info["torso_up"] > 0.9 and reward == pytest.approx(info["x_velocity"], rel=0.05)
+    qpos, qvel = env.unwrapped.data.qpos.copy(), env.unwrapped.data.qvel.copy()
+    qpos[1], qpos[2], qvel[0] = 0.3, np.pi, 3.0  # turned over onto its back, same speed
+    env.unwrapped.set_state(qpos, qvel)
+    _, reward, *_, info = env.step(push)
+    assert info["torso_up"] < -0.9 and info["x_velocity"] > 1.0 and reward <= 0.0
+    with pytest.raises(SystemExit):
+        from helpers import train_expert
+        train_expert.main(["--skill", "jump", "--upright-progress"])

@@ -184,3 +184,18 @@ class ScaledReward(gym.Wrapper):
     def step(self, action):
         obs, reward, terminated, truncated, info = self.env.step(action)
         return obs, reward * self.scale, terminated, truncated, info
+
+
+class UprightProgress(gym.Wrapper):
+    """Training-only, for the cheetah's running skills: forward progress pays only as much as the torso is
+    upright (its up axis's vertical component, floored at 0). HalfCheetah's reward pays forward velocity
+    in any pose, so an expert started on its back (where a front flip leaves it) runs on its back, or
+    keeps flipping, instead of righting itself first."""
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        upright = max(0.0, float(info["torso_up"]))
+        return obs, reward - (1.0 - upright) * max(0.0, float(info["x_velocity"])), terminated, truncated, info

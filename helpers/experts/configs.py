@@ -65,6 +65,8 @@ class ExpertConfig:
     # states a switch from them lands in), so the expert learns to take over from there
     start_states_from: list[str] = field(default_factory=list)
     start_states_share: float = 0.5
+    # training reward: forward progress pays only while upright (helpers.envs.rewards.UprightProgress)
+    train_upright_progress: bool = False
 
     def selection_rule(self) -> str:
         if self.select_metric is None:

@@ -25,7 +25,7 @@ from ..core.checkpoints import (RUNS_DIR, append_csv_row, atomic_save, atomic_wr
                                 replace_directory, save_npz, verify_file, write_manifest)
 from ..core.errors import InvalidArgumentError
 from ..envs.factory import make_vec_env
-from ..envs.rewards import ScaledReward, SpeedBonus, speed_bonus_reward
+from ..envs.rewards import ScaledReward, SpeedBonus, UprightProgress, speed_bonus_reward
 from ..envs.rollouts import evaluate_policy
 from ..envs.skills import get_skill
 from .configs import EXPERT_CONFIGS, ExpertConfig
@@ -155,7 +155,11 @@ class ExpertTrainer:
             if not path.exists():
                 save_npz(path, **skill_states(cfg.start_states_from, seed=self.seed))
             bank = load_npz(path)
+            if cfg.train_upright_progress:
+                return lambda env: StartStates(UprightProgress(env), bank, cfg.start_states_share)
             return lambda env: StartStates(env, bank, cfg.start_states_share)
+        if cfg.train_upright_progress:
+            return UprightProgress
         if cfg.train_reward_scale != 1.0:
             return lambda env: ScaledReward(env, cfg.train_reward_scale)
         if cfg.speed_bonus:
