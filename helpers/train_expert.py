@@ -81,6 +81,8 @@ def run(argv: list[str] | None = None) -> None:
                    help="recovery: half the training episodes start in states SKILL's expert visits; repeatable")
     p.add_argument("--upright-progress", action="store_true",
                    help="cheetah running skills: forward progress pays only while the torso is upright (training only)")
+    p.add_argument("--upright-bonus", type=float, default=0.0, metavar="B",
+                   help="with --upright-progress: + B x the torso's up axis's vertical component every step")
     p.add_argument("--eval-episodes", type=int, default=10)
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
@@ -106,6 +108,8 @@ def run(argv: list[str] | None = None) -> None:
                 "give --reverse-curriculum too")
     if not 0.0 <= args.curriculum_frontier <= 1.0:
         p.error(f"--curriculum-frontier is a share of episodes in [0, 1], got {args.curriculum_frontier}")
+    if args.upright_bonus and not args.upright_progress:
+        p.error("--upright-bonus shapes --upright-progress: give --upright-progress too")
     if args.upright_progress and args.skill not in ("run_forward", "run_backward", "target_speed"):
         p.error(f"--upright-progress shapes the cheetah's running skills, not {args.skill}")
     if args.reverse_curriculum or args.reward_scale != 1.0 or args.start_from or args.upright_progress:
@@ -120,14 +124,16 @@ def run(argv: list[str] | None = None) -> None:
                                      curriculum_fall_margin=args.curriculum_fall_margin,
                                      curriculum_frontier=args.curriculum_frontier,
                                      train_reward_scale=args.reward_scale, start_states_from=list(args.start_from),
-                                     train_upright_progress=args.upright_progress)
+                                     train_upright_progress=args.upright_progress,
+                                     train_upright_bonus=args.upright_bonus)
         default_name = "_".join([config.algo, *(["curriculum"] if args.reverse_curriculum else []),
                                  *([f"h{args.curriculum_horizon}"] if args.curriculum_horizon else []),
                                  *([f"fall{args.curriculum_fall_margin:g}"] if args.curriculum_fall_margin else []),
                                  *([f"front{args.curriculum_frontier:g}"] if args.curriculum_frontier else []),
                                  *([f"scale{args.reward_scale:g}"] if args.reward_scale != 1.0 else []),
                                  *([f"from_{'_'.join(args.start_from)}"] if args.start_from else []),
-                                 *(["upright"] if args.upright_progress else []),
+                                 *([f"upright{args.upright_bonus:g}" if args.upright_bonus else "upright"]
+                                   if args.upright_progress else []),
                                  f"seed{args.seed}"])
     run_dir = run_dir_for(args.skill, args.run_name or default_name, args.seed)
     if args.record_attempt:

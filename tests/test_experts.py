@@ -381,6 +381,11 @@ def test_upright_progress_pays_running_only_on_the_feet():
     env.unwrapped.set_state(qpos, qvel)
     _, reward, *_, info = env.step(push)
     assert info["torso_up"] < -0.9 and info["x_velocity"] > 1.0 and reward <= 0.0
+    bonus = UprightProgress(make_env("run_forward"), bonus=1.0)  # lying on its back now costs, every step
+    bonus.reset(seed=0)
+    qvel[:] = 0.0
+    bonus.unwrapped.set_state(qpos, qvel)
+    assert bonus.step(push)[1] < -0.5
     with pytest.raises(SystemExit):
         from helpers import train_expert
         train_expert.main(["--skill", "jump", "--upright-progress"])

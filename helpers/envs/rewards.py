@@ -190,12 +190,15 @@ class UprightProgress(gym.Wrapper):
     """Training-only, for the cheetah's running skills: forward progress pays only as much as the torso is
     upright (its up axis's vertical component, floored at 0). HalfCheetah's reward pays forward velocity
     in any pose, so an expert started on its back (where a front flip leaves it) runs on its back, or
-    keeps flipping, instead of righting itself first."""
+    keeps flipping, instead of righting itself first. ``bonus`` x the up axis's vertical component is
+    added every step: without it, lying still on its back (reward 0) is where the expert gives up."""
 
-    def __init__(self, env: gym.Env):
+    def __init__(self, env: gym.Env, bonus: float = 0.0):
         super().__init__(env)
+        self.bonus = bonus
 
     def step(self, action):
         obs, reward, terminated, truncated, info = self.env.step(action)
-        upright = max(0.0, float(info["torso_up"]))
-        return obs, reward - (1.0 - upright) * max(0.0, float(info["x_velocity"])), terminated, truncated, info
+        up = float(info["torso_up"])
+        reward = reward - (1.0 - max(0.0, up)) * max(0.0, float(info["x_velocity"])) + self.bonus * up
+        return obs, reward, terminated, truncated, info

@@ -67,6 +67,7 @@ class ExpertConfig:
     start_states_share: float = 0.5
     # training reward: forward progress pays only while upright (helpers.envs.rewards.UprightProgress)
     train_upright_progress: bool = False
+    train_upright_bonus: float = 0.0  # with it: + this x the torso's up axis's vertical component a step
 
     def selection_rule(self) -> str:
         if self.select_metric is None:

@@ -156,10 +156,10 @@ class ExpertTrainer:
                 save_npz(path, **skill_states(cfg.start_states_from, seed=self.seed))
             bank = load_npz(path)
             if cfg.train_upright_progress:
-                return lambda env: StartStates(UprightProgress(env), bank, cfg.start_states_share)
+                return lambda env: StartStates(UprightProgress(env, cfg.train_upright_bonus), bank, cfg.start_states_share)
             return lambda env: StartStates(env, bank, cfg.start_states_share)
         if cfg.train_upright_progress:
-            return UprightProgress
+            return lambda env: UprightProgress(env, cfg.train_upright_bonus)
         if cfg.train_reward_scale != 1.0:
             return lambda env: ScaledReward(env, cfg.train_reward_scale)
         if cfg.speed_bonus:
