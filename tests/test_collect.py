@@ -19,9 +19,9 @@ from helpers.data.shards import INFO_KEYS, ShardError, completed, read_shard, wr
 ENV = {**os.environ, "COURSE_SHARD_STEPS": "2000"}
 
 
-def _cli(*args, env=ENV, timeout=600):
+def _cli(*args, env=ENV, timeout=600, cwd=None):
     return subprocess.run([sys.executable, "-m", "helpers.collect", *args], capture_output=True, text=True,
-                          env=env, timeout=timeout)
+                          env=env, timeout=timeout, cwd=cwd)
 
 
 def _last_json(proc):
@@ -53,6 +53,10 @@ def test_cli_writes_a_minari_dataset_with_metadata(tmp_path):
     again = _last_json(_cli("--skill", "target_speed", "--quality", "random", "--steps", "3000",
                             "--out", str(tmp_path), "--seed", "5"))
     assert again["already_complete"] and again["total_steps"] == 3000
+    # a relative --out is the folder under the working directory (Minari alone would double it)
+    rel = _last_json(_cli("--skill", "target_speed", "--quality", "random", "--steps", "1000",
+                          "--out", "relative/root", "--workers", "1", cwd=tmp_path))
+    assert Path(rel["path"]) == tmp_path / "relative" / "root" / "course" / "target_speed" / "random-v0"
 
 
 def test_bad_arguments_are_named():

@@ -338,7 +338,7 @@ def collect(skill: str, quality: str, steps: int, out: Path | str, seed: int = 0
         check_quality(quality)
     if steps < 1:
         raise InvalidArgumentError(f"steps must be positive, got {steps}")
-    out = Path(out)
+    out = Path(out).resolve()  # Minari (get_size) doubles a relative root: "datasets/x/datasets/x/..."
     job = Job(skill, quality, int(steps), int(seed), envs_per_worker)
     t0 = time.time()
     lock = Path(out) / ".staging" / (job.dataset_id.replace("/", "__") + ".lock")
