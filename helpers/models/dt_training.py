@@ -118,7 +118,7 @@ def train(cfg: TrainConfig, out: Path | str, progress: bool = True, stop_after: 
     Torch threads are the caller's to set (the command line's ``--threads``)."""
     out = Path(out)
     dist_info = setup_distributed(cfg.device)
-    rank, world, device, main = dist_info.rank, dist_info.world, dist_info.device, dist_info.main
+    world, device, main = dist_info.world, dist_info.device, dist_info.main
     # data: rank 0 builds the flat arrays once; the others wait, then memory-map the same files
     if main:
         data = flat_dataset(cfg.root, cfg.datasets)

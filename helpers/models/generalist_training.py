@@ -151,7 +151,7 @@ class MixtureSampler:
         return {name: round(float(p), 4) for name, p in zip(self.names, self.p)}
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        cfg, mc, K = self.cfg, self.model_cfg, self.cfg.context_len
+        mc, K = self.model_cfg, self.cfg.context_len
         S, A = mc.state_dim, mc.act_dim
         out = {"states": np.zeros((batch_size, K, S), np.float32), "actions": np.zeros((batch_size, K, A), np.float32),
                "goals": np.zeros((batch_size, K, mc.goal_dim), np.float32),
