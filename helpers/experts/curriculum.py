@@ -132,9 +132,10 @@ class ReverseCurriculum(gym.Wrapper):
         self.at_frontier = False
         if self.from_bank:
             depth, level = self.bank["depth"], self.progress.level
-            allowed = np.flatnonzero(depth <= level)
+            within = depth <= level
+            allowed = np.flatnonzero(within)
             if self.frontier_share > 0 and self.rng.random() < self.frontier_share:
-                frontier = np.flatnonzero((depth <= level) & (depth > round(level - self.progress.step, 6)))
+                frontier = np.flatnonzero(within & (depth > round(level - self.progress.step, 6)))
                 allowed, self.at_frontier = (frontier, True) if len(frontier) else (allowed, False)
             i = int(self.rng.choice(allowed))
             self.env.unwrapped.set_state(self.bank["qpos"][i], self.bank["qvel"][i])

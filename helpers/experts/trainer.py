@@ -150,16 +150,17 @@ class ExpertTrainer:
             return lambda env: ReverseCurriculum(env, bank, progress, reward_scale=cfg.train_reward_scale,
                                                  horizon=cfg.curriculum_horizon, fall_margin=cfg.curriculum_fall_margin,
                                                  frontier_share=cfg.curriculum_frontier)
+        def shaped(env):  # the recovery experts' reward shaping, under their start states
+            return UprightProgress(env, cfg.train_upright_bonus) if cfg.train_upright_progress else env
+
         if cfg.start_states_from:
             path = self.run_dir / "start_states.npz"
             if not path.exists():
                 save_npz(path, **skill_states(cfg.start_states_from, seed=self.seed))
             bank = load_npz(path)
-            if cfg.train_upright_progress:
-                return lambda env: StartStates(UprightProgress(env, cfg.train_upright_bonus), bank, cfg.start_states_share)
-            return lambda env: StartStates(env, bank, cfg.start_states_share)
+            return lambda env: StartStates(shaped(env), bank, cfg.start_states_share)
         if cfg.train_upright_progress:
-            return lambda env: UprightProgress(env, cfg.train_upright_bonus)
+            return shaped
         if cfg.train_reward_scale != 1.0:
             return lambda env: ScaledReward(env, cfg.train_reward_scale)
         if cfg.speed_bonus:
